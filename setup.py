@@ -1,0 +1,41 @@
+"""Installable package for the disentanglement model zoo.
+
+TensorFlow Probability imports `tf_keras` at start-up even though this project only uses its
+distributions inside Keras 3 models, so tf-keras is a dependency; it requires the `tensorflow`
+wheel (which runs on the CPU) rather than `tensorflow-cpu`.
+"""
+import setuptools
+
+setuptools.setup(
+    name="mi-disentanglement-zoo",
+    version="0.1.0",
+    description=(
+        "TF2/Keras 3 model zoo for disentangled representation learning, with TFP posterior "
+        "families, mutual-information measures and SavedModel exports."
+    ),
+    packages=setuptools.find_packages(include=["zoo", "zoo.*", "evaluation", "evaluation.*",
+                                               "export", "export.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow==2.21.0",
+        "tf-keras==2.21.0",
+        "keras>=3.15,<3.16",
+        "tensorflow-probability==0.25.0",
+        "tensorboard>=2.20,<3",
+        "gin-config==0.5.0",
+        "absl-py>=2.1,<3",
+        "numpy>=1.26,<3",
+        "scipy>=1.13,<2",
+        "scikit-learn>=1.5,<2",
+        "h5py>=3.10,<4",
+        "pillow>=10,<14",
+        "matplotlib>=3.8,<4",
+    ],
+    extras_require={"test": ["pytest>=8,<10"]},
+    entry_points={
+        "console_scripts": [
+            "zoo-train=zoo.train_main:run",
+            "zoo-evaluate=evaluation.evaluate_main:run",
+        ],
+    },
+)
