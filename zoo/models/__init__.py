@@ -1,0 +1,41 @@
+"""VAE-type models; `build_model` assembles one from the gin configuration."""
+import gin
+
+from zoo import networks
+from zoo import posteriors
+from zoo.models.annealed_vae import AnnealedVAE
+from zoo.models.beta_tcvae import BetaTCVAE
+from zoo.models.dip_vae import DIPVAE
+from zoo.models.factor_vae import FactorVAE
+from zoo.models.likelihoods import Likelihood
+from zoo.models.vae import VAE, BetaVAE
+
+MODELS = {
+    "vae": VAE,
+    "beta_vae": BetaVAE,
+    "annealed_vae": AnnealedVAE,
+    "factor_vae": FactorVAE,
+    "beta_tcvae": BetaTCVAE,
+    "dip_vae": DIPVAE,
+}
+
+
+@gin.configurable("model", denylist=["observation_shape"])
+def build_model(observation_shape, name="beta_vae", latent_dim=10):
+  """Builds model `name` for observations of `observation_shape`.
+
+  The encoder, decoder, posterior family and likelihood come from their own gin configurables
+  (`encoder.*`, `decoder.*`, `posterior.name`, `likelihood.*`), so every model combines with
+  every family and network.
+  """
+  if name not in MODELS:
+    raise ValueError(f"model.name={name!r}: expected one of {', '.join(sorted(MODELS))}")
+  if not int(latent_dim) >= 1:
+    raise ValueError(f"model.latent_dim={latent_dim}: expected a positive integer")
+  family = posteriors.get_family(latent_dim=int(latent_dim))
+  encoder = networks.build_encoder(int(latent_dim), family.per_latent_params,
+                                   family.joint_params)
+  decoder = networks.build_decoder(tuple(observation_shape))
+  model = MODELS[name](encoder, decoder, family, Likelihood(), name=name)
+  model.observation_shape = tuple(observation_shape)
+  return model

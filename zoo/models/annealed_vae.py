@@ -1,0 +1,30 @@
+"""AnnealedVAE (Burgess et al. 2018): the KL is pulled towards a capacity C that grows linearly."""
+import gin
+import tensorflow as tf
+
+from zoo.models.vae import VAE
+
+
+@gin.configurable("annealed_vae", denylist=["encoder", "decoder", "family", "likelihood"])
+class AnnealedVAE(VAE):
+  """Regularizer gamma * |KL - C(step)| with C(step) = c_max * min(1, step / iteration_threshold)."""
+
+  model_name = "annealed_vae"
+
+  def __init__(self, encoder, decoder, family, likelihood, gamma=1000.0, c_max=25.0,
+               iteration_threshold=100000, **kwargs):
+    super().__init__(encoder, decoder, family, likelihood, **kwargs)
+    if iteration_threshold <= 0:
+      raise ValueError(f"annealed_vae.iteration_threshold={iteration_threshold}: expected > 0")
+    self.gamma = float(gamma)
+    self.c_max = float(c_max)
+    self.iteration_threshold = int(iteration_threshold)
+
+  def capacity(self, step):
+    fraction = tf.minimum(1.0, tf.cast(step, tf.float32) / self.iteration_threshold)
+    return self.c_max * fraction
+
+  def regularizer(self, dist, z, kl):
+    step = self.optimizer.iterations if self.optimizer is not None else 0
+    capacity = self.capacity(step)
+    return self.gamma * tf.abs(tf.reduce_mean(kl) - capacity), {"capacity": capacity}

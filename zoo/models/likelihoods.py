@@ -1,0 +1,45 @@
+"""Reconstruction log-likelihoods, summed over the observation's elements.
+
+`bernoulli`: the decoder outputs logits; the loss is the sigmoid cross-entropy, the reference
+study's choice for binary and [0, 1] images. `gaussian`: the decoder outputs means; the loss is
+the Gaussian negative log-likelihood with a fixed standard deviation.
+"""
+import math
+
+import gin
+import tensorflow as tf
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@gin.configurable("likelihood")
+class Likelihood:
+  """Reconstruction loss of a decoder's raw output.
+
+  Attributes:
+    name: "bernoulli" or "gaussian".
+    decoder_output: what the decoder's raw output means ("logits" or "mean").
+  """
+
+  def __init__(self, name="bernoulli", observation_std=1.0):
+    if name not in LIKELIHOODS:
+      raise ValueError(f"likelihood.name={name!r}: expected one of {', '.join(LIKELIHOODS)}")
+    if not observation_std > 0:
+      raise ValueError(f"likelihood.observation_std={observation_std}: expected > 0")
+    self.name = name
+    self.observation_std = float(observation_std)
+    self.decoder_output = "logits" if name == "bernoulli" else "mean"
+
+  def negative_log_likelihood(self, x, raw):
+    """Per-example negative log-likelihood [B] of observations x [B, ...] given raw outputs."""
+    axes = list(range(1, len(x.shape)))
+    if self.name == "bernoulli":
+      nll = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=raw)
+      return tf.reduce_sum(nll, axis=axes)
+    var = self.observation_std ** 2
+    const = 0.5 * math.log(2.0 * math.pi * var)
+    return tf.reduce_sum(0.5 * tf.square(x - raw) / var + const, axis=axes)
+
+  def mean(self, raw):
+    """The mean of p(x|z): sigmoid of logits, or the Gaussian mean itself."""
+    return tf.sigmoid(raw) if self.name == "bernoulli" else raw

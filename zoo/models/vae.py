@@ -1,0 +1,127 @@
+"""VAE and beta-VAE, and the base class every VAE-type model of the zoo extends.
+
+The model is encoder -> posterior family (a TFP distribution) -> sample -> decoder -> likelihood.
+Subclasses change only the regularizer (`regularizer`) and, for FactorVAE, the training step.
+"""
+import gin
+import keras
+import tensorflow as tf
+
+from zoo.posteriors import gaussian_utils
+
+
+class VAE(keras.Model):
+  """A VAE whose approximate posterior comes from a configurable posterior family.
+
+  Loss per example: reconstruction NLL + regularizer, where the plain VAE's regularizer is the
+  analytic KL(q(z|x) || N(0, I)).
+
+  Args:
+    encoder: maps x [B, ...] to (per_latent [B, d, k], joint [B, j]) for `family`.
+    decoder: maps z [B, d] to raw outputs shaped like x.
+    family: a `zoo.posteriors` family turning the encoder outputs into a distribution.
+    likelihood: a `zoo.models.likelihoods.Likelihood`.
+  """
+
+  model_name = "vae"
+
+  def __init__(self, encoder, decoder, family, likelihood, **kwargs):
+    super().__init__(**kwargs)
+    self.encoder = encoder
+    self.decoder = decoder
+    self.family = family
+    self.likelihood = likelihood
+    self.latent_dim = family.latent_dim
+
+  @property
+  def decoder_output(self):
+    return self.likelihood.decoder_output
+
+  def posterior(self, x, training=False):
+    """q(z|x) as a TFP distribution with batch shape [B] and event shape [d]."""
+    per_latent, joint = self.encoder(x, training=training)
+    return self.family(per_latent, joint)
+
+  def decode(self, z, training=False):
+    """Raw decoder output (logits or means, see `decoder_output`) for codes z [B, d]."""
+    return self.decoder(z, training=training)
+
+  def call(self, x, training=False):
+    """Raw reconstruction of x through the posterior mean."""
+    return self.decode(self.posterior(x, training=training).mean(), training=training)
+
+  def regularizer(self, dist, z, kl):
+    """Scalar regularizer averaged over the batch, plus named terms for logging.
+
+    Args:
+      dist: q(z|x) for the batch.
+      z: one sample [B, d] from dist (the one the decoder saw).
+      kl: analytic KL(q(z|x) || p(z)) per example [B].
+    """
+    kl_mean = tf.reduce_mean(kl)
+    return kl_mean, {}
+
+  def compute_losses(self, x, training=True):
+    """All loss terms for a batch: dict of scalars (and `kl_per_latent` [d])."""
+    dist = self.posterior(x, training=training)
+    return self.loss_terms(x, dist, dist.sample(), training=training)
+
+  def loss_terms(self, x, dist, z, training=True):
+    """Loss terms given the batch's posterior and the sample z [B, d] the decoder sees."""
+    raw = self.decode(z, training=training)
+    reconstruction = tf.reduce_mean(self.likelihood.negative_log_likelihood(x, raw))
+    kl = gaussian_utils.kl_to_standard_normal(dist)
+    regularizer, terms = self.regularizer(dist, z, kl)
+    losses = {
+        "loss": reconstruction + regularizer,
+        "reconstruction": reconstruction,
+        "kl": tf.reduce_mean(kl),
+        "regularizer": regularizer,
+        "elbo": -(reconstruction + tf.reduce_mean(kl)),
+        "kl_per_latent": tf.reduce_mean(
+            gaussian_utils.marginal_kl_to_standard_normal(dist), axis=0),
+    }
+    losses.update(terms)
+    return losses
+
+  def train_step(self, data):
+    """One optimizer step; returns this batch's loss terms (replica-local under tf.distribute)."""
+    x = data[0] if isinstance(data, (tuple, list)) else data
+    with tf.GradientTape() as tape:
+      losses = self.compute_losses(x, training=True)
+      # The optimizer sums gradients over replicas, so each replica contributes its share.
+      scaled = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+    variables = self.vae_variables
+    grads = tape.gradient(scaled, variables)
+    self.optimizer.apply(grads, variables)
+    return losses
+
+  @property
+  def vae_variables(self):
+    return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+  def build_for(self, observation_shape):
+    """Creates all weights by running a dummy batch (needed before checkpoint restore)."""
+    dummy = tf.zeros((1,) + tuple(observation_shape))
+    self.compute_losses(dummy, training=False)
+
+  def optimizers(self):
+    """Optimizers whose state is checkpointed, by name."""
+    return {"optimizer": self.optimizer}
+
+
+@gin.configurable("beta_vae", denylist=["encoder", "decoder", "family", "likelihood"])
+class BetaVAE(VAE):
+  """beta-VAE (Higgins et al. 2017): the KL weighted by beta."""
+
+  model_name = "beta_vae"
+
+  def __init__(self, encoder, decoder, family, likelihood, beta=4.0, **kwargs):
+    super().__init__(encoder, decoder, family, likelihood, **kwargs)
+    if not beta >= 0:
+      raise ValueError(f"beta_vae.beta={beta}: expected >= 0")
+    self.beta = float(beta)
+
+  def regularizer(self, dist, z, kl):
+    return self.beta * tf.reduce_mean(kl), {}
+
