@@ -1,0 +1,198 @@
+"""Pieces shared by the disentanglement metrics.
+
+Layout is points first everywhere: codes `[N, d]`, factors `[N, F]`. The estimators follow the
+reference study's code (disentanglement_lib, Locatello et al., ICML 2019), which used the
+transposed layout; only the layout differs, the numbers do not.
+"""
+
+import numpy as np
+from sklearn import linear_model
+from sklearn import metrics as sk_metrics
+from sklearn import multiclass
+
+
+def check_codes_factors(codes, factors, codes_name="codes", factors_name="factors"):
+  """Validates a (codes, factors) pair; returns codes as float64 and factors as given.
+
+  Args:
+    codes: `[N, d]` finite numbers.
+    factors: `[N, F]` factor values (any numeric type; they are used as class labels).
+    codes_name, factors_name: names used in error messages.
+
+  Returns:
+    `(codes [N, d] float64, factors [N, F])`.
+  """
+  codes = check_codes(codes, codes_name)
+  factors = check_factors(factors, factors_name)
+  if codes.shape[0] != factors.shape[0]:
+    raise ValueError(
+        f"{codes_name} and {factors_name}: expected the same number of points (rows), got "
+        f"{codes.shape[0]} and {factors.shape[0]}")
+  return codes, factors
+
+
+def check_codes(codes, name="codes"):
+  """Returns `codes` as a float64 `[N, d]` array; ValueError unless 2-D, non-empty and finite."""
+  codes = np.asarray(codes)
+  if codes.ndim != 2:
+    raise ValueError(f"{name}: expected a 2-D array [num_points, num_codes], got shape {codes.shape}")
+  if codes.shape[0] == 0 or codes.shape[1] == 0:
+    raise ValueError(f"{name}: expected at least one point and one code, got shape {codes.shape}")
+  if not np.issubdtype(codes.dtype, np.number) or np.iscomplexobj(codes):
+    raise ValueError(f"{name}: expected real numbers, got dtype {codes.dtype}")
+  codes = codes.astype(np.float64)
+  if not np.all(np.isfinite(codes)):
+    raise ValueError(f"{name}: expected finite values, found NaN or Inf")
+  return codes
+
+
+def check_factors(factors, name="factors"):
+  """Returns `factors` as a `[N, F]` array; ValueError unless 2-D, non-empty and finite."""
+  factors = np.asarray(factors)
+  if factors.ndim != 2:
+    raise ValueError(
+        f"{name}: expected a 2-D array [num_points, num_factors], got shape {factors.shape}")
+  if factors.shape[0] == 0 or factors.shape[1] == 0:
+    raise ValueError(f"{name}: expected at least one point and one factor, got shape {factors.shape}")
+  if not np.issubdtype(factors.dtype, np.number) or np.iscomplexobj(factors):
+    raise ValueError(f"{name}: expected real numbers, got dtype {factors.dtype}")
+  if not np.all(np.isfinite(factors)):
+    raise ValueError(f"{name}: expected finite values, found NaN or Inf")
+  return factors
+
+
+def check_positive_int(value, name):
+  """Raises ValueError unless `value` is an integer >= 1; returns it as int."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+  return int(value)
+
+
+def check_random_state(random_state):
+  """Raises ValueError unless `random_state` is a `np.random.RandomState`; returns it."""
+  if not isinstance(random_state, np.random.RandomState):
+    raise ValueError(
+        f"random_state: expected a numpy.random.RandomState, got {type(random_state).__name__}")
+  return random_state
+
+
+def non_constant_columns(values):
+  """Boolean `[K]` mask of the columns of `values [N, K]` that take more than one value."""
+  values = np.asarray(values)
+  return np.any(values != values[:1], axis=0)
+
+
+def discretize(codes, num_bins=20):
+  """Histogram discretization of every column separately, as the reference study does.
+
+  Each column gets `num_bins` equal-width bins spanning its own [min, max]; a value gets the
+  index of the last left edge it reaches (np.digitize against all edges but the last), so
+  indices run from 1 to num_bins. A constant column lands in a single bin.
+
+  Args:
+    codes: `[N, d]` finite numbers.
+    num_bins: bins per column.
+
+  Returns:
+    int64 `[N, d]` bin indices.
+  """
+  codes = check_codes(codes)
+  num_bins = check_positive_int(num_bins, "num_bins")
+  discretized = np.zeros(codes.shape, dtype=np.int64)
+  for j in range(codes.shape[1]):
+    edges = np.histogram(codes[:, j], num_bins)[1]
+    discretized[:, j] = np.digitize(codes[:, j], edges[:-1])
+  return discretized
+
+
+def discrete_mutual_info(codes_discrete, factors):
+  """Mutual information (nats) between every discrete code and every factor.
+
+  Args:
+    codes_discrete: `[N, d]` discrete values (e.g. from `discretize`).
+    factors: `[N, F]` discrete factor values.
+
+  Returns:
+    `[d, F]` float64, entry (i, j) = I(code_i; factor_j) of the empirical joint distribution.
+  """
+  codes_discrete, factors = check_codes_factors(codes_discrete, factors, "codes_discrete")
+  num_codes, num_factors = codes_discrete.shape[1], factors.shape[1]
+  mi = np.zeros([num_codes, num_factors])
+  for i in range(num_codes):
+    for j in range(num_factors):
+      mi[i, j] = sk_metrics.mutual_info_score(factors[:, j], codes_discrete[:, i])
+  return mi
+
+
+def discrete_entropy(factors):
+  """Entropy (nats) of the empirical distribution of every column of `factors [N, F]` -> `[F]`."""
+  factors = check_factors(factors)
+  entropy = np.zeros(factors.shape[1])
+  for j in range(factors.shape[1]):
+    # I(y; y) = H(y); the same estimator as the mutual information keeps the two consistent.
+    entropy[j] = sk_metrics.mutual_info_score(factors[:, j], factors[:, j])
+  return entropy
+
+
+def obtain_representation(observations, representation_function, batch_size):
+  """Applies `representation_function` to `observations [N, ...]` in batches -> codes `[N, d]`."""
+  batch_size = check_positive_int(batch_size, "batch_size")
+  num_points = len(observations)
+  if num_points == 0:
+    raise ValueError("observations: expected at least one observation, got none")
+  pieces = []
+  for start in range(0, num_points, batch_size):
+    pieces.append(_as_code_batch(representation_function(observations[start:start + batch_size]),
+                                 min(batch_size, num_points - start)))
+  return np.concatenate(pieces, axis=0)
+
+
+def generate_batch_factor_code(ground_truth_data, representation_function, num_points,
+                               random_state, batch_size):
+  """Samples `num_points` (factors, observations) pairs in batches and encodes them.
+
+  The draws come from `ground_truth_data.sample(batch, random_state)` in batches of
+  `batch_size` (the last one shorter), the same sequence of calls as the reference study, so a
+  given seed yields the same points.
+
+  Returns:
+    `(codes [num_points, d] float64, factors [num_points, F])`.
+  """
+  num_points = check_positive_int(num_points, "num_points")
+  batch_size = check_positive_int(batch_size, "batch_size")
+  check_random_state(random_state)
+  codes, factors = [], []
+  done = 0
+  while done < num_points:
+    num_now = min(num_points - done, batch_size)
+    batch_factors, batch_observations = ground_truth_data.sample(num_now, random_state)
+    factors.append(np.asarray(batch_factors))
+    codes.append(_as_code_batch(representation_function(batch_observations), num_now))
+    done += num_now
+  return np.concatenate(codes, axis=0), np.concatenate(factors, axis=0)
+
+
+def num_factors_of(ground_truth_data):
+  """Number of ground-truth factors of a data set (length of `factors_num_values`)."""
+  return len(ground_truth_data.factors_num_values)
+
+
+def _as_code_batch(codes, expected_rows):
+  codes = np.asarray(codes, dtype=np.float64)
+  if codes.ndim != 2 or codes.shape[0] != expected_rows:
+    raise ValueError(
+        f"representation_function: expected codes of shape [{expected_rows}, d] for a batch of "
+        f"{expected_rows} observations, got shape {codes.shape}")
+  return codes
+
+
+def reference_logistic_regression():
+  """The logistic regression the reference study's `LogisticRegression()` calls amounted to.
+
+  The study ran scikit-learn releases (< 0.22) whose default was the liblinear solver with
+  one-vs-rest classes; newer releases default to a multinomial lbfgs fit, which gives different
+  accuracies and AUCs. Spelling the old default out keeps the numbers comparable. The primal
+  liblinear solver is deterministic, so the fixed seed only keeps global random state untouched.
+  """
+  return multiclass.OneVsRestClassifier(
+      linear_model.LogisticRegression(solver="liblinear", random_state=0))
