@@ -1,0 +1,43 @@
+"""Ground-truth data sets by registry name, and the tf.data pipeline that feeds training.
+
+Each data set's own parameters are gin-configurable under its registry name
+(`dsprites.image_size`, `shapes3d.path`, `linear_gaussian.noise_std`, ...); the colour and
+noisy dSprites variants take their image size from `dsprites.image_size`.
+"""
+import inspect
+
+import gin
+
+from zoo.data.dsprites import ColorDSprites, DSprites, NoisyDSprites
+from zoo.data.dsprites_file import DSpritesFile
+from zoo.data.ground_truth_data import GroundTruthData
+from zoo.data.linear_gaussian import LinearGaussian
+from zoo.data.mpi3d import MPI3D
+from zoo.data.pipeline import make_dataset
+from zoo.data.shapes3d import Shapes3D
+
+REGISTRY = {cls.name: cls for cls in (DSprites, ColorDSprites, NoisyDSprites, DSpritesFile,
+                                      Shapes3D, MPI3D, LinearGaussian)}
+
+
+@gin.configurable("dataset")
+def get_dataset(name=None, **overrides):
+  """A GroundTruthData instance by registry name (gin: `dataset.name`).
+
+  Args:
+    name: one of REGISTRY's keys.
+    **overrides: constructor arguments; they take precedence over gin bindings.
+  """
+  if name not in REGISTRY:
+    raise ValueError(f"dataset.name={name!r}: expected one of {sorted(REGISTRY)}")
+  cls = REGISTRY[name]
+  accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+  unknown = sorted(set(overrides) - set(accepted))
+  if unknown:
+    raise ValueError(f"dataset {name!r}: unknown parameters {unknown}; expected some of {accepted}")
+  return cls(**overrides)
+
+
+__all__ = ["REGISTRY", "GroundTruthData", "get_dataset", "make_dataset", "DSprites",
+           "ColorDSprites", "NoisyDSprites", "DSpritesFile", "Shapes3D", "MPI3D",
+           "LinearGaussian"]

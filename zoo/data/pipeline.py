@@ -1,0 +1,68 @@
+"""tf.data input pipeline over a ground-truth data set, reproducible batch by batch.
+
+Batch k of a run is rendered with its own RandomState seeded from (seed, shard, step), where
+step = start_step + k. A run resumed at step t therefore sees exactly the batches the
+uninterrupted run would have seen from t on, and each input pipeline of a distributed run draws
+its own stream. Batches are rendered in parallel but delivered in step order.
+"""
+import numpy as np
+import tensorflow as tf
+
+# The step range is open-ended in practice; Dataset.range needs a bound.
+_LAST_STEP = np.iinfo(np.int64).max
+
+
+def _check_non_negative_int(value, name):
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+    raise ValueError(f"make_dataset: {name}={value!r}: expected a non-negative integer")
+  return int(value)
+
+
+def batch_random_state(seed, shard, step):
+  """The RandomState that renders batch `step` of input pipeline `shard` in a run with `seed`.
+
+  SeedSequence hashes the three numbers together, so nearby seeds, shards and steps give
+  unrelated streams.
+  """
+  sequence = np.random.SeedSequence([int(seed), int(shard), int(step)])
+  return np.random.RandomState(np.random.MT19937(sequence))
+
+
+def make_dataset(data, batch_size, seed, start_step=0, input_context=None):
+  """Infinite dataset of observation batches.
+
+  Args:
+    data: a GroundTruthData.
+    batch_size: global batch size; with `input_context`, each pipeline yields
+      input_context.get_per_replica_batch_size(batch_size) observations per batch.
+    seed: non-negative int.
+    start_step: the step of the first batch (the step a resumed run starts at).
+    input_context: a tf.distribute.InputContext or None; its input_pipeline_id is the shard.
+
+  Returns:
+    tf.data.Dataset of float32 [B, *data.observation_shape]; batch k equals
+    data.sample_observations(B, batch_random_state(seed, shard, start_step + k)).
+  """
+  batch_size = _check_non_negative_int(batch_size, "batch_size")
+  if batch_size < 1:
+    raise ValueError("make_dataset: batch_size=0: expected a positive integer")
+  seed = _check_non_negative_int(seed, "seed")
+  start_step = _check_non_negative_int(start_step, "start_step")
+  shard = 0
+  if input_context is not None:
+    shard = input_context.input_pipeline_id
+    batch_size = input_context.get_per_replica_batch_size(batch_size)
+  shape = (batch_size,) + tuple(data.observation_shape)
+
+  def render(step):
+    random_state = batch_random_state(seed, shard, int(step))
+    return data.sample_observations(batch_size, random_state)
+
+  def render_op(step):
+    batch = tf.numpy_function(render, [step], tf.float32, stateful=False)
+    batch.set_shape(shape)
+    return batch
+
+  steps = tf.data.Dataset.range(start_step, _LAST_STEP)
+  batches = steps.map(render_op, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return batches.prefetch(tf.data.AUTOTUNE)
