@@ -65,7 +65,7 @@ class FactorVAE(VAE):
       disc_loss = self.discriminator_loss(z)
       vae_loss = losses["loss"] / replicas
       disc_scaled = disc_loss / replicas
-    vae_vars = self.vae_variables
+    vae_vars = self.main_variables
     disc_vars = self.discriminator.trainable_variables
     self.optimizer.apply(tape.gradient(vae_loss, vae_vars), vae_vars)
     self.discriminator_optimizer.apply(tape.gradient(disc_scaled, disc_vars), disc_vars)

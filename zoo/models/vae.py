@@ -91,14 +91,17 @@ class VAE(keras.Model):
       losses = self.compute_losses(x, training=True)
       # The optimizer sums gradients over replicas, so each replica contributes its share.
       scaled = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
-    variables = self.vae_variables
+    variables = self.main_variables
     grads = tape.gradient(scaled, variables)
     self.optimizer.apply(grads, variables)
     return losses
 
   @property
-  def vae_variables(self):
+  def main_variables(self):
+    """The variables `self.optimizer` updates (a second optimizer, if any, owns the rest)."""
     return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+  vae_variables = main_variables
 
   def build_for(self, observation_shape):
     """Creates all weights by running a dummy batch (needed before checkpoint restore)."""

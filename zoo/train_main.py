@@ -1,0 +1,55 @@
+"""zoo-train: trains a model of the zoo (absl flags + gin).
+
+  zoo-train --model_dir=/tmp/run --gin_config=gin_configs/models/beta_vae.gin \
+      --gin_config=gin_configs/datasets/dsprites.gin --gin_bindings="training.num_steps=2000"
+
+Running the same command again resumes from the last checkpoint in --model_dir.
+"""
+import sys
+
+from absl import app
+from absl import flags
+
+from zoo import cli
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Output directory (checkpoints, summaries, results).")
+flags.DEFINE_multi_string("gin_config", [], "Gin configuration files, applied in order.")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, applied after the files.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy.")
+flags.DEFINE_integer("logical_cpus", 0,
+                     "If > 1, split the CPU into this many logical devices (to exercise "
+                     "--strategy=mirrored without accelerators).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  with cli.one_line_errors("zoo-train"):
+    if not FLAGS.model_dir:
+      raise cli.UsageError("--model_dir is required")
+    # Imports after flag parsing keep `zoo-train --help` fast.
+    from zoo import distribute
+    from zoo import training
+    import zoo.all_configurables  # noqa: F401  (registers every gin configurable)
+    if FLAGS.logical_cpus > 1:
+      distribute.split_cpu(FLAGS.logical_cpus)
+    cli.parse_gin(FLAGS.gin_config, FLAGS.gin_bindings)
+    strategy = distribute.make_strategy(FLAGS.strategy)
+    try:
+      results = training.train(FLAGS.model_dir, strategy=strategy)
+    except training.TrainingDiverged as e:
+      print(f"zoo-train: error: {e}", file=sys.stderr)
+      sys.exit(1)
+  print(f"[zoo-train] done at step {results['final_step']}: checkpoints in "
+        f"{FLAGS.model_dir}/checkpoints, TensorBoard summaries in {FLAGS.model_dir}/summaries, "
+        f"results in {FLAGS.model_dir}/train_results.json")
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
