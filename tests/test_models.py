@@ -1,4 +1,6 @@
 """Every model x posterior family trains: finite losses that fall over a short run."""
+import os
+
 import gin
 import keras
 import numpy as np
@@ -98,6 +100,24 @@ class ModelTrainingTest(tf.test.TestCase):
           self.assertEqual(model.decode(dist.sample()).shape, (8, 32, 32, 1))
           logs = model.train_step(images)
           self.assertTrue(np.isfinite(logs["loss"].numpy()))
+
+
+class CheckpointTest(tf.test.TestCase):
+
+  def test_model_checkpoint_holds_every_weight(self):
+    """tf.train.Checkpoint(model=...) alone must restore all weights (encoder trunk included)."""
+    for model_name, split in (("beta_vae", False), ("factor_vae", True)):
+      with self.subTest(model=model_name, split=split):
+        trained = build(model_name, "full_covariance", encoder_kind="conv64", split=split,
+                        shape=(32, 32, 1))
+        path = tf.train.Checkpoint(model=trained).save(
+            os.path.join(self.get_temp_dir(), model_name, "ckpt"))
+        fresh = build(model_name, "full_covariance", encoder_kind="conv64", split=split,
+                      shape=(32, 32, 1))
+        tf.train.Checkpoint(model=fresh).restore(path).assert_existing_objects_matched()
+        self.assertEqual(len(fresh.weights), len(trained.weights))
+        for a, b in zip(trained.weights, fresh.weights):
+          self.assertAllEqual(a.numpy(), b.numpy(), msg=a.path)
 
 
 class SplitEncoderTest(tf.test.TestCase):

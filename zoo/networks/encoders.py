@@ -53,7 +53,8 @@ class Encoder(keras.Model):
     self.per_latent_params = per_latent_params
     self.joint_params = joint_params
     self.split = split
-    self.trunk = trunk_layers
+    # A Sequential (not a plain list) so that tf.train.Checkpoint sees the trunk's weights.
+    self.trunk = keras.Sequential(trunk_layers, name="trunk")
     if split:
       self.deep = GroupedDense(latent_dim, branch_units, activation="relu", name="split_deep")
       self.head = GroupedDense(latent_dim, per_latent_params, name="split_head")
@@ -65,9 +66,7 @@ class Encoder(keras.Model):
       self.head = keras.layers.Dense(latent_dim * per_latent_params + joint_params, name="head")
 
   def call(self, x):
-    h = x
-    for layer in self.trunk:
-      h = layer(h)
+    h = self.trunk(x)
     batch = keras.ops.shape(h)[0]
     if self.split:
       per_latent = self.head(self.deep(h))
