@@ -36,6 +36,8 @@ setuptools.setup(
         "console_scripts": [
             "zoo-train=zoo.train_main:run",
             "zoo-evaluate=evaluation.evaluate_main:run",
+            "zoo-visualize=evaluation.visualize_main:run",
+            "zoo-export=export.export_main:run",
         ],
     },
 )

@@ -1,0 +1,176 @@
+"""Loads a zoo-export SavedModel with nothing but TensorFlow (no zoo, gin or keras).
+
+  from export import loader
+  model = loader.load("/tmp/beta_vae_export")
+  model.metadata["latent_dim"]
+  codes = model.encode(images)["mean"]          # images float32 [B, *observation_shape]
+  recon = model.reconstruct(images)["mean"]
+  samples = model.sample_prior(16)["mean"]
+
+Every method checks its input against the signature's spec before calling it, so a wrong shape
+or dtype is a one-line ValueError naming what was expected rather than an error from deep
+inside the graph. Outputs are dicts of numpy arrays:
+
+  encode(images)       mean [B, d], stddev [B, d] (factorized) or scale_tril [B, d, d] (every
+                       other family; covariance = scale_tril @ scale_tril^T), sample [B, d]
+  decode(z)            mean [B, *observation_shape]; plus logits for Bernoulli decoders
+  reconstruct(images)  decode() of the posterior mean
+  sample_prior(count)  z [count, d] drawn from N(0, I) and decode() of it
+"""
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+# Bumped whenever signatures or metadata change in a way older readers would misread.
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+SIGNATURES = ("encode", "decode", "reconstruct", "sample_prior")
+REQUIRED_METADATA = ("format_version", "model", "posterior_family", "posterior_scale",
+                     "latent_dim", "dataset", "observation_shape", "decoder_output",
+                     "training_step", "gin_config")
+
+
+def metadata_path(export_dir):
+  """Where the metadata asset of an export lives."""
+  return os.path.join(export_dir, "assets", METADATA_FILE)
+
+
+def read_metadata(export_dir):
+  """The metadata dict of an export, after checking the directory is one of ours.
+
+  Raises:
+    FileNotFoundError: export_dir does not exist.
+    ValueError: it is not a zoo export of FORMAT_VERSION.
+  """
+  if not os.path.exists(export_dir):
+    raise FileNotFoundError(f"export_dir {export_dir}: no such directory")
+  if not os.path.isdir(export_dir):
+    raise ValueError(f"export_dir {export_dir}: expected a directory written by zoo-export, "
+                     "got a file")
+  if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+    raise ValueError(f"export_dir {export_dir}: no saved_model.pb, expected a SavedModel "
+                     "written by zoo-export")
+  path = metadata_path(export_dir)
+  if not os.path.isfile(path):
+    raise ValueError(f"export_dir {export_dir}: no assets/{METADATA_FILE}, expected a SavedModel "
+                     "written by zoo-export")
+  try:
+    with open(path) as f:
+      metadata = json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f"{path}: not valid JSON ({e})") from e
+  if not isinstance(metadata, dict):
+    raise ValueError(f"{path}: expected a JSON object, got {type(metadata).__name__}")
+  version = metadata.get("format_version")
+  if version != FORMAT_VERSION:
+    raise ValueError(f"{path}: format_version {version!r}, this loader reads version "
+                     f"{FORMAT_VERSION} (re-export the model with this version of zoo-export)")
+  missing = [key for key in REQUIRED_METADATA if key not in metadata]
+  if missing:
+    raise ValueError(f"{path}: missing keys {missing}")
+  return metadata
+
+
+def _shape_text(shape):
+  return "[" + ", ".join("batch" if n is None else str(n) for n in shape) + "]"
+
+
+def _check_batch(value, spec, what):
+  """value as a float32 array matching spec [None, ...]; ValueError naming spec otherwise.
+
+  Floating inputs of another precision are cast (nothing a [0, 1] image or a code needs is lost);
+  integer or boolean inputs are refused, since uint8 images would silently be 255 times too big.
+  """
+  expected = f"float32 {_shape_text(spec.shape.as_list())}"
+  try:
+    array = np.asarray(value)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"{what}: could not read it as an array ({e}), expected {expected}") from e
+  if not np.issubdtype(array.dtype, np.floating):
+    raise ValueError(f"{what} has dtype {array.dtype}, expected {expected}")
+  want = spec.shape.as_list()
+  if array.ndim != len(want) or any(w is not None and w != n for w, n in zip(want, array.shape)):
+    raise ValueError(f"{what} has shape {list(array.shape)}, expected {expected}")
+  if array.shape[0] < 1:
+    raise ValueError(f"{what} has an empty batch, expected {expected} with batch >= 1")
+  return tf.constant(array, dtype=tf.float32)
+
+
+def _check_count(count):
+  if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)):
+    raise ValueError(f"sample_prior: count={count!r}, expected a positive int")
+  if not 1 <= int(count) <= np.iinfo(np.int32).max:
+    raise ValueError(f"sample_prior: count={count}, expected a positive int32")
+  return tf.constant(int(count), dtype=tf.int32)
+
+
+class ExportedModel:
+  """A loaded export: the four signatures as methods returning dicts of numpy arrays.
+
+  Attributes:
+    export_dir: where it was loaded from.
+    metadata: the dict of assets/metadata.json.
+    latent_dim: d.
+    observation_shape: tuple, e.g. (64, 64, 1).
+  """
+
+  def __init__(self, export_dir, metadata, saved_model):
+    self.export_dir = export_dir
+    self.metadata = metadata
+    self.latent_dim = int(metadata["latent_dim"])
+    self.observation_shape = tuple(int(n) for n in metadata["observation_shape"])
+    # Keeps the restored object (and with it the variables) alive as long as this wrapper.
+    self._saved_model = saved_model
+    self._functions = {}
+    self._specs = {}
+    for name in SIGNATURES:
+      function = saved_model.signatures[name]
+      self._functions[name] = function
+      self._specs[name] = function.structured_input_signature[1]
+
+  def _call(self, name, **inputs):
+    outputs = self._functions[name](**inputs)
+    return {key: value.numpy() for key, value in outputs.items()}
+
+  def encode(self, images):
+    """images [B, *observation_shape] -> {mean, stddev or scale_tril, sample}."""
+    images = _check_batch(images, self._specs["encode"]["images"], "encode: images")
+    return self._call("encode", images=images)
+
+  def decode(self, z):
+    """z [B, d] -> {mean [B, *observation_shape]} (+ logits for Bernoulli decoders)."""
+    z = _check_batch(z, self._specs["decode"]["z"], "decode: z")
+    return self._call("decode", z=z)
+
+  def reconstruct(self, images):
+    """images [B, *observation_shape] -> decode() of the posterior mean."""
+    images = _check_batch(images, self._specs["reconstruct"]["images"], "reconstruct: images")
+    return self._call("reconstruct", images=images)
+
+  def sample_prior(self, count):
+    """count (int) -> {z [count, d], mean [count, *observation_shape] (+ logits)}."""
+    return self._call("sample_prior", count=_check_count(count))
+
+
+def load(export_dir):
+  """Loads an export written by zoo-export.
+
+  Raises:
+    FileNotFoundError: export_dir does not exist.
+    ValueError: not a zoo export (no saved_model.pb, no metadata asset, another format
+      version, or signatures missing).
+  """
+  metadata = read_metadata(export_dir)
+  try:
+    saved_model = tf.saved_model.load(export_dir)
+  except (OSError, ValueError, tf.errors.OpError) as e:
+    first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise ValueError(f"export_dir {export_dir}: TensorFlow could not load the SavedModel "
+                     f"({first_line})") from e
+  missing = [name for name in SIGNATURES if name not in saved_model.signatures]
+  if missing:
+    raise ValueError(f"export_dir {export_dir}: signatures {missing} missing, expected "
+                     f"{list(SIGNATURES)}")
+  return ExportedModel(export_dir, metadata, saved_model)
