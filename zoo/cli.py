@@ -33,6 +33,8 @@ def one_line_errors(program):
   try:
     yield
   except (UsageError, ValueError, FileNotFoundError) as e:
-    message = " ".join(str(e).split())
+    # gin appends "In call to configurable ..." lines; the first line says what was wrong.
+    lines = str(e).strip().splitlines() or [type(e).__name__]
+    message = " ".join(lines[0].split())
     print(f"{program}: error: {message}", file=sys.stderr)
     sys.exit(1)
