@@ -90,7 +90,8 @@ class LinearGaussianTest(tf.test.TestCase):
                            data.sample_observations_from_factors(factors, np.random.RandomState(2)))
 
   def test_bad_parameters(self):
-    for kwargs, pattern in ((dict(num_factors=0), "num_factors"), (dict(num_values=1), "num_values"),
+    for kwargs, pattern in ((dict(num_factors=0), "num_factors"),
+                            (dict(num_values=1), "num_values"),
                             (dict(observation_dim=0), "observation_dim"),
                             (dict(noise_std=0.0), "noise_std"), (dict(noise_std=-1), "noise_std"),
                             (dict(matrix_seed=-1), "matrix_seed"),

@@ -18,6 +18,8 @@ inside, which approximates "at least half the pixel is covered" for a cleaner ed
 stays exactly binary. posX moves the sprite right (columns increase) and posY moves it down
 (rows increase), as in the original images. The sprite centre is placed in
 [0.16, 0.84] of the image width so that every sprite at every angle stays inside the image.
+Only a window around each sprite is evaluated, which makes rendering about 50,000 images/s at
+64x64 (batch 64, one core), far above what training consumes.
 
 `ColorDSprites` and `NoisyDSprites` are the reference study's variants: a random colour per
 image, or a uniform-noise background. Their extra randomness comes from `random_state`, drawn
@@ -135,9 +137,10 @@ class DSprites(GroundTruthData):
   """Binary dSprites rendered from factors; observations float32 [N, S, S, 1] in {0, 1}.
 
   Args:
-    image_size: S, a positive multiple of 16 (64 as the original; 32 for fast tests and CPU
-      studies). The factor grid is the same at every size. The gin binding
-      `dsprites.image_size` also sets the size of the colour and noisy variants.
+    image_size: S, a multiple of 16 from 32 up (64 as the original; 32 for fast tests and CPU
+      studies; at 16 the smallest ellipses would vanish). The factor grid is the same at every
+      size. The gin binding `dsprites.image_size` also sets the size of the colour and noisy
+      variants.
   """
 
   name = "dsprites"
@@ -145,8 +148,8 @@ class DSprites(GroundTruthData):
   def __init__(self, image_size=64):
     if (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
         or image_size < 32 or image_size % 16):
-      raise ValueError(f"dsprites.image_size={image_size!r}: expected a multiple of 16, at least 32 "
-                       "(64 as the original, 32 for fast runs)")
+      raise ValueError(f"dsprites.image_size={image_size!r}: expected a multiple of 16, at "
+                       "least 32 (64 as the original, 32 for fast runs)")
     self.image_size = int(image_size)
 
   @property

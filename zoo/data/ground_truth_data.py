@@ -68,7 +68,8 @@ class GroundTruthData(abc.ABC):
     np.zeros; fractional values are not.
     """
     sizes = np.asarray(self.factors_num_values, dtype=np.int64)
-    expected = f"int factor indices of shape [N, {len(sizes)}] with column i in [0, {tuple(sizes)}[i])"
+    expected = (f"int factor indices of shape [N, {len(sizes)}] with column i in "
+                f"[0, {tuple(self.factors_num_values)}[i])")
     array = np.asarray(factors)
     if array.ndim != 2 or array.shape[1] != len(sizes):
       raise ValueError(f"{self.name} factors: expected {expected}, got shape {array.shape}")

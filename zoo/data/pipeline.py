@@ -4,12 +4,64 @@ Batch k of a run is rendered with its own RandomState seeded from (seed, shard, 
 step = start_step + k. A run resumed at step t therefore sees exactly the batches the
 uninterrupted run would have seen from t on, and each input pipeline of a distributed run draws
 its own stream. Batches are rendered in parallel but delivered in step order.
+
+Rendering runs Python inside tf.data (tf.numpy_function). Once the interpreter has begun to shut
+down, Python stops any thread that asks for the GIL, so a call still in flight then never
+returns and the destructor of an iterator that is still alive waits for it forever. Iterators
+held in function scope (as the training loop does) are freed before that and are safe; for
+iterators that live until exit (module globals, scripts), an exit hook below first lets every
+pipeline run dry: new calls return at once and the hook waits until no call has started for a
+moment.
 """
+import atexit
+import threading
+import time
+
 import numpy as np
 import tensorflow as tf
 
 # The step range is open-ended in practice; Dataset.range needs a bound.
 _LAST_STEP = np.iinfo(np.int64).max
+
+
+class _ExitGuard:
+  """Counts rendering calls and turns them into no-ops while the interpreter exits."""
+
+  def __init__(self):
+    self.exiting = False
+    self.started = 0
+    self.running = 0
+    self.lock = threading.Lock()
+
+  def enter(self):
+    with self.lock:
+      self.started += 1
+      self.running += 1
+      return not self.exiting
+
+  def leave(self):
+    with self.lock:
+      self.running -= 1
+
+  def drain(self, quiet_s=0.2, timeout_s=5.0):
+    """Waits until no call is running and none has started for `quiet_s` seconds."""
+    self.exiting = True
+    if not self.started:  # no pipeline ever ran in this process
+      return
+    deadline = time.monotonic() + timeout_s
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+      with self.lock:
+        started, running = self.started, self.running
+      if started != last or running:
+        last, quiet_since = started, time.monotonic()
+      elif time.monotonic() - quiet_since >= quiet_s:
+        return
+      time.sleep(0.01)
+
+
+_EXIT_GUARD = _ExitGuard()
+atexit.register(_EXIT_GUARD.drain)
 
 
 def _check_non_negative_int(value, name):
@@ -55,8 +107,13 @@ def make_dataset(data, batch_size, seed, start_step=0, input_context=None):
   shape = (batch_size,) + tuple(data.observation_shape)
 
   def render(step):
-    random_state = batch_random_state(seed, shard, int(step))
-    return data.sample_observations(batch_size, random_state)
+    try:
+      if not _EXIT_GUARD.enter():  # the batch would never be read
+        return np.zeros(shape, dtype=np.float32)
+      random_state = batch_random_state(seed, shard, int(step))
+      return data.sample_observations(batch_size, random_state)
+    finally:
+      _EXIT_GUARD.leave()
 
   def render_op(step):
     batch = tf.numpy_function(render, [step], tf.float32, stateful=False)
