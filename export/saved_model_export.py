@@ -64,12 +64,11 @@ def restore_trained_model(model_dir, checkpoint=None):
   gin.parse_config(config_text)
   data = zoo_data.get_dataset()
   model = models.build_model(data.observation_shape)
-  # Restored through the same object graph training saves. Through the model alone, Keras 3
-  # layers kept in Python lists (the encoder trunk) are invisible to tf.train.Checkpoint, and
-  # their weights reach the checkpoint only as the optimizer's `_trainable_variables`.
+  # Restored through the same object graph training saves (model and optimizers), so that
+  # assert_existing_objects_matched below checks every saved object, not only the model's.
   model.compile(optimizer=keras.optimizers.Adam())
   model.build_for(data.observation_shape)
-  model.optimizer.build(model.vae_variables)
+  model.optimizer.build(model.main_variables)
   try:
     status = tf.train.Checkpoint(model=model, **model.optimizers()).restore(checkpoint)
     # An export of freshly initialized weights would be silently useless.

@@ -105,7 +105,7 @@ def restore_in_process(model_dir, checkpoint):
   model = models.build_model(data.observation_shape)
   model.compile(optimizer=keras.optimizers.Adam())
   model.build_for(data.observation_shape)
-  model.optimizer.build(model.vae_variables)
+  model.optimizer.build(model.main_variables)
   tf.train.Checkpoint(model=model, **model.optimizers()).restore(
       checkpoint).assert_existing_objects_matched()
   gin.clear_config()
@@ -160,7 +160,7 @@ class ExportRoundTripTest(tf.test.TestCase):
       with self.subTest(family=family):
         checkpoint = tf.train.latest_checkpoint(os.path.join(run["model_dir"], "checkpoints"))
         reader = tf.train.load_checkpoint(checkpoint)
-        variables = run["model"].vae_variables
+        variables = run["model"].main_variables
         self.assertGreaterEqual(len(variables), 8)
         for i, variable in enumerate(variables):
           self.assertAllEqual(variable.numpy(), reader.get_tensor(
