@@ -101,7 +101,6 @@ class VAE(keras.Model):
     """The variables `self.optimizer` updates (a second optimizer, if any, owns the rest)."""
     return self.encoder.trainable_variables + self.decoder.trainable_variables
 
-
   def build_for(self, observation_shape):
     """Creates all weights by running a dummy batch (needed before checkpoint restore)."""
     dummy = tf.zeros((1,) + tuple(observation_shape))
