@@ -1,0 +1,72 @@
+"""zoo-evaluate: computes disentanglement and MI metrics of a trained model.
+
+  zoo-evaluate --model_dir=/tmp/beta_vae --output_dir=/tmp/beta_vae/eval --metrics=all
+  zoo-evaluate --model_dir=/tmp/beta_vae --output_dir=/tmp/eval --metrics=mig,dci \
+      --gin_bindings="mig.num_train = 5000"
+  zoo-evaluate --saved_model=/tmp/beta_vae_export --output_dir=/tmp/eval --metrics=all
+
+Exactly one of --model_dir (rebuild the model and restore a checkpoint) and --saved_model (run a
+zoo-export SavedModel) says what to evaluate; both give the same numbers.
+
+Writes OUTPUT_DIR/results.json atomically and prints a table.
+"""
+from absl import app
+from absl import flags
+
+from zoo import cli
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "A directory written by zoo-train.")
+flags.DEFINE_string("saved_model", None, "A directory written by zoo-export (instead of "
+                    "--model_dir).")
+flags.DEFINE_string("checkpoint", None, "A checkpoint path (default: the latest in model_dir).")
+flags.DEFINE_string("output_dir", None, "Where results.json goes.")
+flags.DEFINE_string("metrics", "all", "'all' or a comma list of metric names.")
+flags.DEFINE_enum("representation", "mean", ["mean", "sampled"],
+                  "Posterior means (the reference choice) or one sample per observation.")
+flags.DEFINE_integer("seed", 0, "Seed of each metric's random state.")
+flags.DEFINE_multi_string("gin_config", [], "Gin files with metric settings.")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings with metric settings.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  with cli.one_line_errors("zoo-evaluate"):
+    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
+      raise cli.UsageError("expected exactly one of --model_dir and --saved_model")
+    if FLAGS.saved_model and FLAGS.checkpoint:
+      raise cli.UsageError("--checkpoint applies to --model_dir only; an export holds one "
+                           "checkpoint already")
+    if not FLAGS.output_dir:
+      raise cli.UsageError("--output_dir is required")
+    import gin  # pylint: disable=g-import-not-at-top
+    from evaluation import evaluate
+    from evaluation import representation as representation_lib
+    names = evaluate.parse_metric_names(FLAGS.metrics)
+    gin.clear_config()
+    if FLAGS.saved_model:
+      representation = representation_lib.load_from_saved_model(FLAGS.saved_model)
+    else:
+      representation = representation_lib.load_from_model_dir(FLAGS.model_dir, FLAGS.checkpoint)
+    # The registry imports a metric's module, which registers its gin configurables, on first
+    # lookup. Settings may name any metric (a study's settings file names all of them), so all
+    # are looked up; only the requested ones must import.
+    for name in evaluate.metric_registry.REGISTRY:
+      try:
+        evaluate.metric_registry.REGISTRY[name]  # pylint: disable=pointless-statement
+      except ImportError:
+        if name in names:
+          raise
+    cli.parse_gin(FLAGS.gin_config, FLAGS.gin_bindings)
+    evaluate.evaluate(representation, FLAGS.output_dir, names, seed=FLAGS.seed,
+                      codes=FLAGS.representation)
+  print(f"[zoo-evaluate] results in {FLAGS.output_dir}/results.json")
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

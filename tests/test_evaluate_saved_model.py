@@ -1,0 +1,203 @@
+"""zoo-evaluate on a zoo-export SavedModel gives the numbers of evaluating the checkpoint itself."""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from evaluation import evaluate
+from evaluation import metrics as metric_registry
+from evaluation import representation as representation_lib
+from zoo import cli
+from zoo import training
+import zoo.all_configurables  # noqa: F401
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+RHO = 0.5
+# correlated_noise on the vector data set: q(z|x) has the fixed correlation matrix
+# (1 - rho) I + rho 11^T, so the conditional total correlation is known in closed form.
+TRAIN_BINDINGS = [
+    "dataset.name = 'linear_gaussian'",
+    "linear_gaussian.observation_dim = 6",  # not the default: the export's gin config must say so
+    "model.name = 'beta_vae'",
+    "model.latent_dim = 3",
+    "posterior.name = 'correlated_noise'",
+    f"correlated_noise.rho = {RHO}",
+    "encoder.kind = 'mlp'",
+    "encoder.mlp_hidden_units = (32,)",
+    "encoder.deep_units = 32",
+    "decoder.kind = 'mlp'",
+    "decoder.mlp_hidden_units = (32,)",
+    "likelihood.name = 'gaussian'",
+    "training.batch_size = 32",
+    "training.learning_rate = 1e-3",
+    "training.num_steps = 20",
+]
+METRIC_BINDINGS = [
+    "mig.num_train = 200",
+    "sap.num_train = 200",
+    "sap.num_test = 100",
+    "mi_measures.num_points = 200",
+    "mi_measures.num_samples = 2",
+    "mi_measures.num_conditioning = 4",
+    "mi_invariance.num_strata = 16",
+]
+METRICS = ["mig", "sap", "mi_measures"]
+
+
+def conditional_tc_of_equicorrelation(rho, dim):
+  """-1/2 log det of (1 - rho) I + rho 11^T."""
+  return -0.5 * ((dim - 1) * math.log(1.0 - rho) + math.log(1.0 + (dim - 1) * rho))
+
+
+def run_binary(module, *flags):
+  return subprocess.run([sys.executable, "-m", module, *flags], capture_output=True, text=True,
+                        timeout=300, cwd=REPO)
+
+
+def load_and_evaluate(load, output_dir, metrics=METRICS):
+  """Evaluates the way zoo-evaluate does: fresh gin, load, then metric bindings."""
+  gin.clear_config()
+  representation = load()
+  for name in METRICS:  # the registry imports a metric (and its configurables) on lookup
+    metric_registry.REGISTRY[name]  # pylint: disable=pointless-statement
+  cli.parse_gin([], METRIC_BINDINGS)
+  try:
+    return representation, evaluate.evaluate(representation, output_dir, metrics,
+                                              log_fn=lambda line: None)
+  finally:
+    gin.clear_config()
+
+
+def numbers(results):
+  """The metric values of a results dict (what must not depend on how the model was loaded)."""
+  return {k: v for k, v in results.items()
+          if k != "evaluated" and not k.endswith("elapsed_seconds")}
+
+
+class EvaluateSavedModelTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp(prefix="test_evaluate_saved_model_")
+    cls.model_dir = os.path.join(cls.root, "run")
+    cls.export_dir = os.path.join(cls.root, "export")
+    gin.clear_config()
+    cli.parse_gin([], TRAIN_BINDINGS)
+    training.train(cls.model_dir, log_fn=lambda line: None)
+    gin.clear_config()
+    # The zoo-export binary, end to end.
+    cls.export_run = run_binary("export.export_main", f"--model_dir={cls.model_dir}",
+                                f"--export_dir={cls.export_dir}")
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def tearDown(self):
+    gin.clear_config()
+    super().tearDown()
+
+  def test_export_binary_succeeded(self):
+    self.assertEqual(self.export_run.returncode, 0, self.export_run.stderr[-3000:])
+    self.assertIn(f"wrote {self.export_dir} (beta_vae/correlated_noise, latent_dim 3, step 20)",
+                  self.export_run.stdout)
+
+  def test_representation_from_export_matches_checkpoint(self):
+    gin.clear_config()
+    in_process = representation_lib.load_from_model_dir(self.model_dir)
+    gin.clear_config()
+    exported = representation_lib.load_from_saved_model(self.export_dir)
+    data = exported.ground_truth_data
+    self.assertEqual(data.name, "linear_gaussian")
+    self.assertEqual(data.observation_shape, (6,))
+    self.assertEqual(exported.latent_dim, 3)
+    factors_a, observations_a = in_process.ground_truth_data.sample(50, np.random.RandomState(0))
+    factors_b, observations_b = data.sample(50, np.random.RandomState(0))
+    self.assertAllEqual(factors_a, factors_b)
+    self.assertAllEqual(observations_a, observations_b)
+
+    mean_a, covariance_a = in_process.posterior(observations_a)
+    mean_b, covariance_b = exported.posterior(observations_a)
+    self.assertEqual(covariance_b.shape, (50, 3, 3))
+    self.assertAllClose(mean_a, mean_b, rtol=1e-6, atol=1e-6)
+    self.assertAllClose(covariance_a, covariance_b, rtol=1e-5, atol=1e-7)
+    # The export keeps the posterior's correlation: every covariance has correlation rho.
+    stddev = np.sqrt(np.diagonal(covariance_b, axis1=1, axis2=2))
+    correlation = covariance_b / stddev[:, :, None] / stddev[:, None, :]
+    self.assertAllClose(correlation[:, 0, 1], np.full(50, RHO), atol=1e-4)
+    self.assertEqual(exported.sample(observations_a).shape, (50, 3))
+
+  def test_metrics_equal_evaluating_the_checkpoint(self):
+    _, from_checkpoint = load_and_evaluate(
+        lambda: representation_lib.load_from_model_dir(self.model_dir),
+        os.path.join(self.get_temp_dir(), "checkpoint"))
+    _, from_export = load_and_evaluate(
+        lambda: representation_lib.load_from_saved_model(self.export_dir),
+        os.path.join(self.get_temp_dir(), "export"))
+    a, b = numbers(from_checkpoint), numbers(from_export)
+    self.assertEqual(sorted(a), sorted(b))
+    for key in ("mig.discrete_mig", "sap.SAP_score", "mi_measures.mi_joint",
+                "mi_measures.conditional_tc", "settings.mig.num_train"):
+      self.assertIn(key, a)
+    for key, value in a.items():
+      with self.subTest(key):
+        if isinstance(value, float):
+          self.assertAllClose(value, b[key], rtol=1e-5, atol=1e-6)
+        else:
+          self.assertEqual(value, b[key])
+    self.assertEqual(a["settings.mig.num_train"], 200)
+    # Numbers that could not agree by both being degenerate.
+    self.assertGreater(b["mi_measures.mi_joint"], 0.02)
+    self.assertAllClose(b["mi_measures.conditional_tc"],
+                        conditional_tc_of_equicorrelation(RHO, 3), rtol=1e-4)
+    self.assertIn("from export", from_export["evaluated"])
+
+  def test_evaluate_binary_with_saved_model(self):
+    output_dir = os.path.join(self.get_temp_dir(), "binary")
+    result = run_binary("evaluation.evaluate_main", f"--saved_model={self.export_dir}",
+                        f"--output_dir={output_dir}", "--metrics=mig,mi_measures",
+                        *[f"--gin_bindings={b}" for b in METRIC_BINDINGS])
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    with open(os.path.join(output_dir, "results.json")) as f:
+      from_binary = json.load(f)
+    _, in_process = load_and_evaluate(
+        lambda: representation_lib.load_from_model_dir(self.model_dir),
+        os.path.join(self.get_temp_dir(), "in_process"), metrics=["mig", "mi_measures"])
+    for key in ("mig.discrete_mig", "mi_measures.mi_joint", "mi_measures.aggregate_tc",
+                "mi_measures.violation"):
+      with self.subTest(key):
+        self.assertIn(key, in_process)
+        self.assertAllClose(from_binary[key], in_process[key], rtol=1e-5, atol=1e-6)
+
+  def test_evaluate_binary_flag_errors(self):
+    output = f"--output_dir={os.path.join(self.get_temp_dir(), 'never')}"
+    cases = {
+        "both": ([f"--model_dir={self.model_dir}", f"--saved_model={self.export_dir}", output],
+                 "expected exactly one of --model_dir and --saved_model"),
+        "neither": ([output], "expected exactly one of --model_dir and --saved_model"),
+        "checkpoint with export": ([f"--saved_model={self.export_dir}", output,
+                                    "--checkpoint=/x/ckpt-1"],
+                                   "--checkpoint applies to --model_dir only"),
+    }
+    for what, (flags, message) in cases.items():
+      with self.subTest(what):
+        result = run_binary("evaluation.evaluate_main", *flags)
+        self.assertEqual(result.returncode, 1, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, result.stderr[-2000:])
+        self.assertTrue(lines[0].startswith(f"zoo-evaluate: error: {message}"), lines[0])
+    self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(), "never")))
+
+
+if __name__ == "__main__":
+  tf.test.main()
