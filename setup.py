@@ -38,6 +38,7 @@ setuptools.setup(
             "zoo-evaluate=evaluation.evaluate_main:run",
             "zoo-visualize=evaluation.visualize_main:run",
             "zoo-export=export.export_main:run",
+            "zoo-study=zoo.study_main:run",
         ],
     },
 )

@@ -1,0 +1,506 @@
+"""zoo-study: study expansion, running and resuming, cluster commands, aggregation, statistics."""
+import csv
+import json
+import math
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from unittest import mock
+
+from scipy import stats
+import tensorflow as tf
+
+from zoo import study
+from zoo import study_report
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The fast configuration of test_training (an MLP VAE on linear_gaussian vectors), as study
+# bindings on top of the mlp and linear_gaussian gin files.
+TINY_STUDY = """
+study.name = "tiny"
+study.models = ["beta_vae"]
+study.posteriors = ["factorized", "correlated_noise:0.5"]
+study.encoders = ["mlp"]
+study.dataset = "linear_gaussian"
+study.seeds = [0, 1]
+study.training_bindings = [
+    "model.latent_dim = 3",
+    "encoder.mlp_hidden_units = (32,)",
+    "encoder.deep_units = 32",
+    "decoder.mlp_hidden_units = (32,)",
+    "likelihood.name = 'gaussian'",
+    "training.batch_size = 32",
+    "training.learning_rate = 1e-3",
+    "training.num_steps = 20",
+    "training.checkpoint_every = 10",
+    "training.log_every = 10",
+]
+study.metrics = "mig,mi_measures"
+study.evaluation_bindings = [
+    "mig.num_train = 500",
+    "mi_measures.num_points = 200",
+    "mi_measures.num_conditioning = 4",
+]
+"""
+TINY_RUNS = ["beta_vae-factorized-mlp-seed0", "beta_vae-correlated_noise_0.5-mlp-seed0",
+             "beta_vae-factorized-mlp-seed1", "beta_vae-correlated_noise_0.5-mlp-seed1"]
+
+
+def write_file(directory, name, text):
+  path = os.path.join(directory, name)
+  with open(path, "w") as f:
+    f.write(text)
+  return path
+
+
+def run_binary(*args, timeout=300):
+  return subprocess.run([sys.executable, "-m", "zoo.study_main", *args], capture_output=True,
+                        text=True, timeout=timeout, cwd=REPO)
+
+
+def metric_values(results_path):
+  """The metric numbers of results.json, without timings (which differ between evaluations)."""
+  with open(results_path) as f:
+    results = json.load(f)
+  return {k: v for k, v in results.items() if isinstance(v, (float, int, type(None)))
+          and not k.endswith("elapsed_seconds") and not k.startswith("settings.")}
+
+
+def correlated_noise_conditional_tc(rho, d):
+  """-1/2 log det of the equicorrelation matrix: (1-rho)^(d-1) (1+(d-1) rho)."""
+  return -0.5 * ((d - 1) * math.log(1 - rho) + math.log(1 + (d - 1) * rho))
+
+
+class StudyRunTest(tf.test.TestCase):
+  """One tiny study (2 configurations x 2 seeds) run in process, interrupted and resumed."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp(prefix="study_test_")
+    cls.study_file = write_file(cls.root, "tiny.gin", TINY_STUDY)
+    cls.output = os.path.join(cls.root, "out")
+    cls.runs = study.expand_runs(study.load_study(cls.study_file))
+    # "Killed" after the first finished run: --max_runs stops starting new runs.
+    cls.first_lines, cls.second_lines = [], []
+    cls.first = study.run_study(cls.runs, cls.output, in_process=True, max_runs=1,
+                                log_fn=cls.first_lines.append)
+    first_paths = study.RunPaths.of(cls.output, TINY_RUNS[0])
+    cls.first_mtimes = (os.stat(first_paths.done_file).st_mtime_ns,
+                        os.stat(first_paths.results_file).st_mtime_ns)
+    cls.second = study.run_study(cls.runs, cls.output, in_process=True,
+                                 log_fn=cls.second_lines.append)
+    cls.report_lines = []
+    cls.statistics = study_report.write_report(cls.output, expected_runs=TINY_RUNS,
+                                               log_fn=cls.report_lines.append)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_interrupted_study_resumes_only_the_missing_runs(self):
+    self.assertEqual([run.name for run in self.runs], TINY_RUNS)
+    self.assertEqual(self.first.finished, TINY_RUNS[:1])
+    self.assertEqual(self.first.not_started, TINY_RUNS[1:])
+    self.assertEqual(self.second.skipped, TINY_RUNS[:1])
+    self.assertEqual(self.second.finished, TINY_RUNS[1:])
+    self.assertEqual(self.second.failed, {})
+    # The first run was neither redone nor re-evaluated.
+    paths = study.RunPaths.of(self.output, TINY_RUNS[0])
+    self.assertEqual((os.stat(paths.done_file).st_mtime_ns,
+                      os.stat(paths.results_file).st_mtime_ns), self.first_mtimes)
+    self.assertEqual(sum("start " in line for line in self.second_lines), 3)
+    finishes = [line for line in self.second_lines if "finish " in line]
+    self.assertLen(finishes, 3)
+    self.assertIn("2 remain", finishes[0])
+    self.assertIn("0 remain", finishes[-1])
+    self.assertTrue(any("1 of 4 runs already finished" in line for line in self.second_lines))
+    for name in TINY_RUNS:
+      done = study.read_done(self.output, name)
+      self.assertEqual(done["run"], name)
+      self.assertEqual(sorted(done["stage_seconds"]), ["evaluate", "export", "train"])
+      with open(os.path.join(self.output, "runs", name, "model", "train_results.json")) as f:
+        self.assertEqual(json.load(f)["final_step"], 20)
+
+  def test_results_csv_has_one_row_per_run_and_the_posteriors_closed_form_ctc(self):
+    path = os.path.join(self.output, "results.csv")
+    with open(path, newline="") as f:
+      header = next(csv.reader(f))
+    self.assertEqual(tuple(header[:7]), study_report.CONFIG_COLUMNS)
+    self.assertIn("mig.discrete_mig", header)
+    self.assertIn("mi_measures.violation", header)
+    self.assertNotIn("settings.mig.num_train", header)
+    rows = {row["run"]: row for row in study_report.read_results_csv(path)}
+    self.assertEqual(sorted(rows), sorted(TINY_RUNS))
+    for name, row in rows.items():
+      correlated = "correlated" in name
+      self.assertEqual(row["model"], "beta_vae")
+      self.assertEqual(row["encoder"], "mlp")
+      self.assertEqual(row["seed"], int(name[-1]))
+      self.assertEqual(row["posterior"], "correlated_noise" if correlated else "factorized")
+      self.assertEqual(row["rho"], 0.5 if correlated else 0.0)
+      # The posterior family reached the model: CTC is exactly that of C_rho (d = 3), and 0
+      # for the factorized posterior.
+      self.assertAllClose(row["mi_measures.conditional_tc"],
+                          correlated_noise_conditional_tc(0.5, 3) if correlated else 0.0,
+                          atol=1e-5)
+      self.assertTrue(0.0 <= row["mig.discrete_mig"] <= 1.0)
+
+  def test_report_statistics_summary_and_plots(self):
+    rows = study_report.read_results_csv(os.path.join(self.output, "results.csv"))
+    with open(os.path.join(self.output, "statistics.json")) as f:
+      saved = json.load(f)
+    self.assertEqual(saved["runs"], 4)
+    self.assertEqual(saved["metrics"], ["mig.discrete_mig", "mi_measures.violation",
+                                        "mi_measures.conditional_tc",
+                                        "mi_measures.aggregate_tc"])
+    # Computed from the CSV: the same as scipy on the CSV's columns.
+    expected = stats.spearmanr([r["rho"] for r in rows], [r["mig.discrete_mig"] for r in rows])
+    self.assertAllClose(saved["spearman"]["mig.discrete_mig"]["all"]["spearman_rho"],
+                        expected.statistic, atol=1e-12)
+    # CTC is 0 for both factorized runs and 0.3466 for both correlated ones: perfectly
+    # separated, so U = 0 for "factorized > correlated".
+    mw = saved["mann_whitney"]["mi_measures.conditional_tc"]["correlated_noise_0.5"]["all"]
+    self.assertEqual((mw["n_a"], mw["n_b"], mw["u"], mw["prob_a_greater"]), (2, 2, 0.0, 0.0))
+    with open(os.path.join(self.output, "summary.md")) as f:
+      summary = f.read()
+    self.assertIn("4 of 4 runs finished.", summary)
+    self.assertIn("| beta_vae | correlated_noise_0.5 | mlp |", summary)
+    self.assertIn("0.347 ± 0.000 (2)", summary)  # the CTC of rho = 0.5, d = 3
+    for name in ("rho_mig_discrete_mig.png", "families.png", "mi_vs_disentanglement.png"):
+      self.assertIn(f"plots/{name}", summary)
+      with open(os.path.join(self.output, "plots", name), "rb") as f:
+        self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+  def test_half_finished_run_resumes_from_its_checkpoint(self):
+    output = os.path.join(self.root, "half")
+    shutil.copytree(self.output, output)
+    paths = study.RunPaths.of(output, TINY_RUNS[1])
+    os.remove(paths.done_file)
+    shutil.rmtree(paths.evaluation_dir)
+    lines = []
+    outcome = study.run_study(self.runs, output, in_process=True, log_fn=lines.append)
+    self.assertEqual(outcome.finished, TINY_RUNS[1:2])
+    self.assertEqual(sorted(outcome.skipped), sorted(TINY_RUNS[:1] + TINY_RUNS[2:]))
+    with open(os.path.join(paths.model_dir, "train_results.json")) as f:
+      train_results = json.load(f)
+    # Training found its final checkpoint and did no step; the export was replaced.
+    self.assertEqual((train_results["start_step"], train_results["final_step"]), (20, 20))
+    self.assertEqual(metric_values(paths.results_file), metric_values(
+        study.RunPaths.of(self.output, TINY_RUNS[1]).results_file))
+
+  def test_a_changed_study_does_not_mix_with_finished_runs(self):
+    changed = study.load_study(self.study_file,
+                               ['study.training_bindings = ["training.num_steps = 30"]'])
+    with self.assertRaisesRegex(ValueError, "finished with a different train_gin_bindings"):
+      study.run_study(study.expand_runs(changed), self.output, in_process=True)
+
+  def test_printed_commands_list_unfinished_runs_and_run_through_the_binaries(self):
+    output = os.path.join(self.root, "cluster")
+    shutil.copytree(self.output, output)
+    shutil.rmtree(os.path.join(output, "runs", TINY_RUNS[3]))
+    listed = run_binary(f"--study={self.study_file}", f"--output_dir={output}",
+                        "--print_commands")
+    self.assertEqual(listed.returncode, 0, listed.stderr)
+    commands = listed.stdout.strip().splitlines()
+    self.assertLen(commands, 1)
+    self.assertTrue(commands[0].endswith(f"--only_run={TINY_RUNS[3]}"), commands[0])
+    self.assertIn(f"--study={self.study_file}", commands[0])
+
+    csv_mtime = os.stat(os.path.join(output, "results.csv")).st_mtime_ns
+    result = subprocess.run(shlex.split(commands[0]), capture_output=True, text=True,
+                            timeout=300, cwd=self.root)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn(f"finish {TINY_RUNS[3]}", result.stdout)
+    paths = study.RunPaths.of(output, TINY_RUNS[3])
+    self.assertTrue(os.path.isfile(paths.done_file))
+    with open(os.path.join(paths.logs_dir, "train.log")) as f:
+      self.assertIn("zoo.train_main", f.readline())
+    # The binaries in subprocesses compute exactly what the in-process stages computed.
+    self.assertEqual(metric_values(paths.results_file), metric_values(
+        study.RunPaths.of(self.output, TINY_RUNS[3]).results_file))
+    # A single-run job leaves aggregation to --aggregate_only.
+    self.assertEqual(os.stat(os.path.join(output, "results.csv")).st_mtime_ns, csv_mtime)
+
+    nothing_left = run_binary(f"--study={self.study_file}", f"--output_dir={output}",
+                              "--print_commands")
+    self.assertEqual((nothing_left.returncode, nothing_left.stdout), (0, ""))
+    fresh = run_binary(f"--study={self.study_file}",
+                       f"--output_dir={os.path.join(self.root, 'fresh')}", "--print_commands")
+    self.assertEqual([c.rsplit("--only_run=", 1)[1] for c in fresh.stdout.split("\n") if c],
+                     TINY_RUNS)
+    aggregated = run_binary(f"--output_dir={output}", "--aggregate_only")
+    self.assertEqual(aggregated.returncode, 0, aggregated.stderr)
+    self.assertLen(study_report.read_results_csv(os.path.join(output, "results.csv")), 4)
+
+
+class SchedulerTest(tf.test.TestCase):
+  """The local process pool, with stand-in stages that only record when and how they ran."""
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.get_temp_dir()
+    self.runs = study.expand_runs(study.load_study(write_file(self.root, "s.gin", TINY_STUDY)))
+
+  def fake_commands(self, fail_run=None, seconds=0.4):
+    def commands(run, paths):
+      record = os.path.join(self.root, "events.txt")
+      code = ("import os, sys, time\n"
+              f"open({record!r}, 'a').write(f'start {{time.time()}}\\n')\n"
+              f"time.sleep({seconds})\n"
+              "print('threads', os.environ.get('TF_NUM_INTRAOP_THREADS'))\n"
+              f"open({record!r}, 'a').write(f'end {{time.time()}}\\n')\n"
+              f"sys.exit(3 if sys.argv[1] == 'export' and {run.name == fail_run} else 0)\n")
+      return [(stage, [sys.executable, "-c", code, stage]) for stage in study.STAGES]
+    return commands
+
+  def max_concurrency(self):
+    with open(os.path.join(self.root, "events.txt")) as f:
+      events = sorted((float(t), kind == "start") for kind, t in (l.split() for l in f))
+    running = peak = 0
+    for _, is_start in events:
+      running += 1 if is_start else -1
+      peak = max(peak, running)
+    return peak
+
+  def test_two_jobs_side_by_side_a_failure_and_a_run_locked_by_another_process(self):
+    output = os.path.join(self.root, "out")
+    lines = []
+    # Another zoo-study process working on run 2 holds its lock.
+    other = study.lock_run(study.RunPaths.of(output, TINY_RUNS[2]))
+    with mock.patch.object(study, "stage_commands", self.fake_commands(TINY_RUNS[1])):
+      with mock.patch.dict(os.environ, {}, clear=False):
+        os.environ.pop("TF_NUM_INTRAOP_THREADS", None)
+        outcome = study.run_study(self.runs, output, jobs=2, log_fn=lines.append,
+                                  poll_seconds=0.02)
+    other.close()
+    self.assertEqual(outcome.failed, {TINY_RUNS[1]: "export"})
+    self.assertEqual(outcome.busy, [TINY_RUNS[2]])
+    self.assertEqual(sorted(outcome.finished), sorted([TINY_RUNS[0], TINY_RUNS[3]]))
+    self.assertEqual(self.max_concurrency(), 2)
+    self.assertIsNone(study.read_done(output, TINY_RUNS[1]))
+    self.assertTrue(any(f"fail   {TINY_RUNS[1]}  FAILED at export" in l for l in lines), lines)
+    threads = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    with open(os.path.join(output, "runs", TINY_RUNS[0], "logs", "train.log")) as f:
+      log = f.read()
+    self.assertIn(f"threads {threads}", log)
+    # Rerunning retries the failed run and runs the one that was busy.
+    with mock.patch.object(study, "stage_commands", self.fake_commands()):
+      again = study.run_study(self.runs, output, jobs=2, log_fn=lambda line: None,
+                              poll_seconds=0.02)
+    self.assertEqual(sorted(again.finished), sorted(TINY_RUNS[1:3]))
+    self.assertEqual(sorted(again.skipped), sorted([TINY_RUNS[0], TINY_RUNS[3]]))
+
+  def test_thread_environment_splits_the_cpus_and_keeps_user_settings(self):
+    env = study.thread_environment(3, cpus=8, base={"OMP_NUM_THREADS": "7"})
+    self.assertEqual(env["TF_NUM_INTRAOP_THREADS"], "2")
+    self.assertEqual(env["TF_NUM_INTEROP_THREADS"], "2")
+    self.assertEqual(env["OMP_NUM_THREADS"], "7")
+    self.assertEqual(study.thread_environment(4, cpus=2, base={})["TF_NUM_INTRAOP_THREADS"], "1")
+    self.assertEqual(study.thread_environment(1, cpus=8, base={}), {})
+
+
+class ExpansionTest(tf.test.TestCase):
+
+  def spec(self, **overrides):
+    fields = dict(name="grid", models=("beta_vae", "beta_tcvae"),
+                  posteriors=("factorized", "correlated_noise:0.2", "full_covariance",
+                              "low_rank:2"),
+                  encoders=("conv64", "conv64_split"), dataset="dsprites",
+                  training_bindings=("training.num_steps = 10",), seeds=(0, 3), metrics="mig",
+                  evaluation_config=None, evaluation_bindings=(), evaluation_seed=0)
+    fields.update(overrides)
+    return study.StudySpec(**fields)
+
+  def test_every_combination_is_one_readable_run(self):
+    runs = study.expand_runs(self.spec())
+    self.assertLen(runs, 2 * 4 * 2 * 2)
+    self.assertLen({run.name for run in runs}, 32)
+    self.assertEqual(runs[0].name, "beta_vae-factorized-conv64-seed0")
+    self.assertTrue(all(run.seed == 0 for run in runs[:16]))  # seed-major order
+    by_name = {run.name: run for run in runs}
+    run = by_name["beta_tcvae-correlated_noise_0.2-conv64_split-seed3"]
+    self.assertEqual((run.posterior, run.rho, run.encoder, run.seed),
+                     ("correlated_noise", 0.2, "conv64_split", 3))
+    self.assertEqual(run.train_gin_bindings, ("training.num_steps = 10",
+                                              "correlated_noise.rho = 0.2",
+                                              "training.seed = 3"))
+    self.assertEqual([os.path.relpath(f, REPO) for f in run.train_gin_files],
+                     ["gin_configs/models/beta_tcvae.gin",
+                      "gin_configs/posteriors/correlated_noise.gin",
+                      "gin_configs/encoders/conv64_split.gin",
+                      "gin_configs/datasets/dsprites.gin"])
+    low_rank = by_name["beta_vae-low_rank_2-conv64-seed0"]
+    self.assertIn("low_rank.rank = 2", low_rank.train_gin_bindings)
+    self.assertTrue(math.isnan(low_rank.rho))
+    self.assertTrue(math.isnan(by_name["beta_vae-full_covariance-conv64-seed0"].rho))
+    self.assertEqual(by_name["beta_vae-factorized-conv64-seed0"].rho, 0.0)
+    every_metric = study.expand_runs(self.spec(metrics="all"))[0].metrics.split(",")
+    self.assertIn("mi_measures", every_metric)
+    self.assertIn("dci", every_metric)
+    stages = study.stage_commands(run, study.RunPaths.of("/o", run.name))
+    self.assertEqual([s for s, _ in stages], ["train", "export", "evaluate"])
+    self.assertIn(f"--model_dir=/o/runs/{run.name}/model", stages[0][1])
+    self.assertIn("--overwrite", stages[1][1])
+    self.assertIn(f"--output_dir=/o/runs/{run.name}/evaluation", stages[2][1])
+
+  def test_shipped_studies(self):
+    cpu = study.expand_runs(study.load_study(
+        os.path.join(REPO, "gin_configs/studies/posterior_correlation_cpu.gin")))
+    self.assertLen(cpu, 2 * 5 * 2 * 3)
+    self.assertEqual(sorted({run.rho for run in cpu if run.posterior != "full_covariance"}),
+                     [0.0, 0.2, 0.5, 0.8])
+    self.assertIn("dsprites.image_size = 32", cpu[0].train_gin_bindings)
+    full = study.expand_runs(study.load_study(
+        os.path.join(REPO, "gin_configs/studies/posterior_correlation_full.gin")))
+    self.assertLen(full, 2 * 5 * 2 * 5)
+    self.assertIn("training.num_steps = 300000", full[0].train_gin_bindings)
+    self.assertIn("dsprites.image_size = 64", full[0].train_gin_bindings)
+    self.assertEqual(full[0].evaluation_gin_bindings, ())  # reference metric settings
+
+  def test_bad_studies_name_the_field(self):
+    cases = {
+        "unknown model 'no_such_model'": dict(models=("no_such_model",)),
+        "unknown family 'gaussian'": dict(posteriors=("gaussian",)),
+        "needs its rho": dict(posteriors=("correlated_noise",)),
+        "rho must lie in": dict(posteriors=("correlated_noise:1.5",)),
+        "takes no parameter": dict(posteriors=("factorized:0.3",)),
+        "rank must be an integer": dict(posteriors=("low_rank:x",)),
+        "unknown encoder": dict(encoders=("conv128",)),
+        "unknown data set": dict(dataset="cars3d"),
+        "distinct non-negative integers": dict(seeds=(1, 1)),
+        "give the seeds as study.seeds": dict(training_bindings=("training.seed = 4",)),
+        "unknown metric.*nope": dict(metrics="mig,nope"),
+        "the same run twice": dict(encoders=("conv64", "conv64")),
+        "study.name": dict(name="a b"),
+    }
+    for message, overrides in cases.items():
+      with self.subTest(message):
+        with self.assertRaisesRegex(ValueError, message):
+          study.expand_runs(self.spec(**overrides))
+    with self.assertRaisesRegex(FileNotFoundError, "gin file /nope/m.gin not found"):
+      study.expand_runs(self.spec(models=("/nope/m.gin",)))
+    root = self.get_temp_dir()
+    with self.assertRaisesRegex(ValueError, "study.name is not bound"):
+      study.expand_runs(study.load_study(write_file(root, "noname.gin",
+                                                    'study.models = ["vae"]\n')))
+    with self.assertRaises(FileNotFoundError):
+      study.load_study(os.path.join(root, "missing.gin"))
+    with self.assertRaisesRegex(ValueError, "--only_run x: not a run"):
+      study.select_runs(study.expand_runs(self.spec()), ["x"])
+
+  def test_binary_errors_are_one_line_with_status_1(self):
+    root = self.get_temp_dir()
+    output = os.path.join(root, "never_written")
+    cases = {
+        "missing study": [f"--study={root}/missing.gin"],
+        "unknown model": [f"--study={write_file(root, 'm.gin', TINY_STUDY)}",
+                          '--study_bindings=study.models = ["no_such_model"]'],
+        "bad gin syntax": [f"--study={write_file(root, 'bad.gin', 'study.name = = 3')}"],
+    }
+    for what, args in cases.items():
+      with self.subTest(what):
+        result = run_binary(*args, f"--output_dir={output}")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        self.assertLen(lines, 1, result.stderr)
+        self.assertTrue(lines[0].startswith("zoo-study: error:"), lines[0])
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertFalse(os.path.exists(output))
+
+
+class StatisticsTest(tf.test.TestCase):
+  """Known answers from a hand-made results.csv."""
+
+  def setUp(self):
+    super().setUp()
+    header = list(study_report.CONFIG_COLUMNS) + ["m.down", "m.up", "m.sep", "m.flat"]
+    rows = []
+    k = 0
+    for label, rho in (("factorized", 0.0), ("correlated_noise_0.2", 0.2),
+                       ("correlated_noise_0.5", 0.5), ("correlated_noise_0.8", 0.8),
+                       ("full_covariance", float("nan"))):
+      family = label.rsplit("_", 1)[0] if label.startswith("correlated") else label
+      for encoder in ("conv64", "conv64_split"):
+        for seed in (0, 1):
+          k += 1
+          run = f"vae-{label}-{encoder}-seed{seed}"
+          down = 0.3 if label == "full_covariance" else 1.0 - rho
+          # Decreasing in rho with distinct values (no ties: exact Mann-Whitney p-values).
+          sep = (0.3 if label == "full_covariance" else 1.0 - rho) + 0.001 * k
+          rows.append([run, "vae", family, label, repr(rho), encoder, seed, down, 2 * rho,
+                       sep, 0.5])
+    self.path = os.path.join(self.get_temp_dir(), "results.csv")
+    with open(self.path, "w", newline="") as f:
+      writer = csv.writer(f)
+      writer.writerow(header)
+      writer.writerows(rows)
+    self.rows = study_report.read_results_csv(self.path)
+    self.statistics = study_report.compute_statistics(
+        self.rows, ["m.down", "m.up", "m.sep", "m.flat"])
+
+  def test_monotone_metrics_give_spearman_minus_one_and_plus_one(self):
+    spearman = self.statistics["spearman"]
+    self.assertEqual(spearman["m.down"]["all"]["n"], 16)  # full_covariance has no rho
+    self.assertAllClose(spearman["m.down"]["all"]["spearman_rho"], -1.0, atol=1e-12)
+    self.assertAllClose(spearman["m.up"]["all"]["spearman_rho"], 1.0, atol=1e-12)
+    self.assertAllClose(spearman["m.down"]["encoder=conv64_split"]["spearman_rho"], -1.0,
+                        atol=1e-12)
+    self.assertEqual(spearman["m.down"]["encoder=conv64"]["n"], 8)
+    self.assertIsNone(spearman["m.flat"]["all"]["spearman_rho"])
+    self.assertEqual(spearman["m.flat"]["all"]["note"], "constant input")
+    rho = [r["rho"] for r in self.rows if r["posterior"] != "full_covariance"]
+    sep = [r["m.sep"] for r in self.rows if r["posterior"] != "full_covariance"]
+    direct = stats.spearmanr(rho, sep)
+    self.assertAllClose(spearman["m.sep"]["all"]["spearman_rho"], direct.statistic, atol=1e-12)
+    self.assertAllClose(spearman["m.sep"]["all"]["p_value"], direct.pvalue, rtol=1e-10)
+    self.assertLess(spearman["m.sep"]["all"]["spearman_rho"], -0.9)
+
+  def test_mann_whitney_factorized_against_each_family(self):
+    tests = self.statistics["mann_whitney"]["m.sep"]
+    self.assertEqual(list(tests), ["correlated_noise_0.2", "correlated_noise_0.5",
+                                   "correlated_noise_0.8", "full_covariance"])
+    result = tests["correlated_noise_0.8"]["all"]
+    # 4 factorized runs all above 4 correlated ones: U = 16 and the exact two-sided p-value
+    # is 2 / C(8, 4).
+    self.assertEqual((result["n_a"], result["n_b"], result["u"]), (4, 4, 16.0))
+    self.assertEqual(result["prob_a_greater"], 1.0)
+    self.assertAllClose(result["p_value"], 2.0 / math.comb(8, 4), rtol=1e-12)
+    factorized = [r["m.sep"] for r in self.rows if r["posterior"] == "factorized"]
+    full = [r["m.sep"] for r in self.rows if r["posterior"] == "full_covariance"]
+    direct = stats.mannwhitneyu(factorized, full, alternative="two-sided")
+    self.assertAllClose(tests["full_covariance"]["all"]["p_value"], direct.pvalue, rtol=1e-12)
+    self.assertEqual(tests["full_covariance"]["all"]["u"], direct.statistic)
+    # Split against shared encoder: both sets hold the same rho values, interleaved.
+    encoders = self.statistics["encoders"]["m.down"]["conv64 vs conv64_split"]
+    self.assertEqual((encoders["n_a"], encoders["n_b"], encoders["u"]), (10, 10, 50.0))
+
+  def test_summary_means_and_report_from_csv(self):
+    summary = study_report.summarize(self.rows, ["m.sep"])
+    self.assertEqual([e["posterior_label"] for e in summary[:2]],
+                     ["factorized", "factorized"])
+    entry = summary[0]  # vae / factorized / conv64: k = 1, 2
+    mean, std, count = entry["metrics"]["m.sep"]
+    self.assertAllClose(mean, 1.0015, atol=1e-12)
+    self.assertAllClose(std, 0.001 / math.sqrt(2), atol=1e-12)
+    self.assertEqual(count, 2)
+    text = study_report.format_summary("hand", self.rows, ["m.sep"], self.statistics, [])
+    self.assertIn("| vae | factorized | conv64 | 1.002 ± 0.001 (2) |", text)
+    self.assertIn("| m.sep | correlated_noise_0.8 | all | 4 | 4 |", text)
+    self.assertIn("0.029 |", text)  # 2 / 70 as shown
+
+  def test_bad_csv(self):
+    path = write_file(self.get_temp_dir(), "bad.csv", "run,model\nx,y\n")
+    with self.assertRaisesRegex(ValueError, "missing column"):
+      study_report.read_results_csv(path)
+    with self.assertRaises(FileNotFoundError):
+      study_report.read_results_csv(os.path.join(self.get_temp_dir(), "none.csv"))
+
+
+if __name__ == "__main__":
+  tf.test.main()
