@@ -1,4 +1,4 @@
-"""VAE-type models; `build_model` assembles one from the gin configuration."""
+"""VAE-type models and InfoGAN; `build_model` assembles one from the gin configuration."""
 import gin
 
 from zoo import networks
@@ -7,6 +7,7 @@ from zoo.models.annealed_vae import AnnealedVAE
 from zoo.models.beta_tcvae import BetaTCVAE
 from zoo.models.dip_vae import DIPVAE
 from zoo.models.factor_vae import FactorVAE
+from zoo.models.infogan import InfoGAN
 from zoo.models.likelihoods import Likelihood
 from zoo.models.vae import VAE, BetaVAE
 
@@ -17,6 +18,7 @@ MODELS = {
     "factor_vae": FactorVAE,
     "beta_tcvae": BetaTCVAE,
     "dip_vae": DIPVAE,
+    "infogan": InfoGAN,
 }
 
 
@@ -26,13 +28,18 @@ def build_model(observation_shape, name="beta_vae", latent_dim=10):
 
   The encoder, decoder, posterior family and likelihood come from their own gin configurables
   (`encoder.*`, `decoder.*`, `posterior.name`, `likelihood.*`), so every model combines with
-  every family and network.
+  every family and network. InfoGAN takes the family for its Q network and builds its own
+  generator and discriminator; `latent_dim` is then its number of continuous codes.
   """
   if name not in MODELS:
     raise ValueError(f"model.name={name!r}: expected one of {', '.join(sorted(MODELS))}")
   if not int(latent_dim) >= 1:
     raise ValueError(f"model.latent_dim={latent_dim}: expected a positive integer")
   family = posteriors.get_family(latent_dim=int(latent_dim))
+  if name == "infogan":
+    # A generator and a discriminator with a Q head instead of an encoder and a decoder; they
+    # come from `infogan_generator.*` and `infogan_discriminator.*`.
+    return InfoGAN(tuple(observation_shape), family, name=name)
   encoder = networks.build_encoder(int(latent_dim), family.per_latent_params,
                                    family.joint_params)
   decoder = networks.build_decoder(tuple(observation_shape))
