@@ -8,38 +8,8 @@ import tensorflow as tf
 
 from evaluation.metrics import beta_vae
 
+import dsprites_grid_codes  # tests/dsprites_grid_codes.py
 
-class _FactorGrid:
-  """dSprites factor sizes; observations are the factor indices as floats."""
-  factors_num_values = (3, 6, 40, 32, 32)
-
-  def sample_factors(self, num, random_state):
-    return np.stack([random_state.randint(n, size=num) for n in self.factors_num_values], axis=1)
-
-  def sample_observations_from_factors(self, factors, random_state):
-    del random_state
-    return np.asarray(factors, dtype=np.float32)
-
-  def sample(self, num, random_state):
-    factors = self.sample_factors(num, random_state)
-    return factors, self.sample_observations_from_factors(factors, random_state)
-
-  def sample_observations(self, num, random_state):
-    return self.sample(num, random_state)[1]
-
-
-def _representation(kind, seed=0):
-  """`identity`: standardized factors + N(0, 0.05^2); `rotated`: those times a rotation that
-  mixes every factor into every code; `noise`: N(0, 1) codes unrelated to the factors."""
-  noise = np.random.RandomState(seed)
-  sizes = np.array(_FactorGrid.factors_num_values, dtype=np.float64)
-  rotation = np.linalg.qr(np.random.RandomState(17).randn(5, 5))[0]  # largest |entry| 0.67
-
-  def identity(obs):
-    return (np.asarray(obs) / (sizes - 1.) - 0.5) * np.sqrt(12.) + 0.05 * noise.randn(len(obs), 5)
-
-  return {"identity": identity, "rotated": lambda obs: identity(obs) @ rotation,
-          "noise": lambda obs: noise.randn(len(obs), 5)}[kind]
 
 
 def _linear_code(obs):
@@ -104,7 +74,7 @@ class BetaVaeSamplingTest(tf.test.TestCase):
     return np.array(features), np.array(labels)
 
   def test_points_follow_the_reference_draws(self):
-    data = _FactorGrid()
+    data = dsprites_grid_codes.FactorGrid()
     # 40 points of batch 64 are encoded in five groups of 8; the draws stay point by point.
     features, labels = beta_vae.sample_beta_vae_points(data, _linear_code, 64, 40,
                                                        np.random.RandomState(5))
@@ -113,7 +83,7 @@ class BetaVaeSamplingTest(tf.test.TestCase):
     self.assertAllClose(features, expected_features)
 
   def test_wrapper_makes_the_classifier_seed_draw(self):
-    data = _FactorGrid()
+    data = dsprites_grid_codes.FactorGrid()
     random_state = np.random.RandomState(2)
     result = beta_vae.compute_beta_vae(data, _linear_code, random_state, batch_size=8,
                                        num_train=30, num_eval=20)
@@ -128,7 +98,7 @@ class BetaVaeSamplingTest(tf.test.TestCase):
 class BetaVaeOnFactorGridTest(tf.test.TestCase):
 
   def test_known_answer_representations(self):
-    scores = {kind: beta_vae.compute_beta_vae(_FactorGrid(), _representation(kind),
+    scores = {kind: beta_vae.compute_beta_vae(dsprites_grid_codes.FactorGrid(), dsprites_grid_codes.representation(kind),
                                               np.random.RandomState(0), num_train=500,
                                               num_eval=250)
               for kind in ("identity", "rotated", "noise")}
@@ -148,12 +118,12 @@ class BetaVaeOnFactorGridTest(tf.test.TestCase):
 
     def representation(obs):
       seen.append(len(obs))
-      return _representation("identity")(obs)
+      return dsprites_grid_codes.representation("identity")(obs)
 
     try:
       gin.parse_config(["beta_vae_score.batch_size = 4", "beta_vae_score.num_train = 10",
                         "beta_vae_score.num_eval = 5"])
-      beta_vae.compute_beta_vae(_FactorGrid(), representation, np.random.RandomState(0))
+      beta_vae.compute_beta_vae(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
     finally:
       gin.clear_config()
     # One encoding call per group of points: 10 and 5 pairs of batches of 4.

@@ -8,38 +8,8 @@ import tensorflow as tf
 
 from evaluation.metrics import factor_vae
 
+import dsprites_grid_codes  # tests/dsprites_grid_codes.py
 
-class _FactorGrid:
-  """dSprites factor sizes; observations are the factor indices as floats."""
-  factors_num_values = (3, 6, 40, 32, 32)
-
-  def sample_factors(self, num, random_state):
-    return np.stack([random_state.randint(n, size=num) for n in self.factors_num_values], axis=1)
-
-  def sample_observations_from_factors(self, factors, random_state):
-    del random_state
-    return np.asarray(factors, dtype=np.float32)
-
-  def sample(self, num, random_state):
-    factors = self.sample_factors(num, random_state)
-    return factors, self.sample_observations_from_factors(factors, random_state)
-
-  def sample_observations(self, num, random_state):
-    return self.sample(num, random_state)[1]
-
-
-def _representation(kind, seed=0):
-  """`identity`: standardized factors + N(0, 0.05^2); `rotated`: those times a rotation that
-  mixes every factor into every code; `noise`: N(0, 1) codes unrelated to the factors."""
-  noise = np.random.RandomState(seed)
-  sizes = np.array(_FactorGrid.factors_num_values, dtype=np.float64)
-  rotation = np.linalg.qr(np.random.RandomState(17).randn(5, 5))[0]  # largest |entry| 0.67
-
-  def identity(obs):
-    return (np.asarray(obs) / (sizes - 1.) - 0.5) * np.sqrt(12.) + 0.05 * noise.randn(len(obs), 5)
-
-  return {"identity": identity, "rotated": lambda obs: identity(obs) @ rotation,
-          "noise": lambda obs: noise.randn(len(obs), 5)}[kind]
 
 
 def _linear_code(obs):
@@ -118,7 +88,7 @@ class FactorVaeByHandTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "prune_threshold"):
       factor_vae.factor_vae(_GLOBAL, _TRAIN, _TRAIN_FIXED, _EVAL, _EVAL_FIXED, 3, -1.)
     with self.assertRaisesRegex(ValueError, "global_codes"):
-      factor_vae.compute_factor_vae(_FactorGrid(), lambda x: x * np.nan, np.random.RandomState(0),
+      factor_vae.compute_factor_vae(dsprites_grid_codes.FactorGrid(), lambda x: x * np.nan, np.random.RandomState(0),
                                     num_variance_estimate=10)
     with self.assertRaisesRegex(ValueError, "finite"):
       factor_vae.factor_vae(_GLOBAL * np.nan, _TRAIN, _TRAIN_FIXED, _EVAL, _EVAL_FIXED, 3)
@@ -127,7 +97,7 @@ class FactorVaeByHandTest(tf.test.TestCase):
 class FactorVaeSamplingTest(tf.test.TestCase):
 
   def test_wrapper_follows_the_reference_draws(self):
-    data = _FactorGrid()
+    data = dsprites_grid_codes.FactorGrid()
     result = factor_vae.compute_factor_vae(data, _linear_code, np.random.RandomState(4),
                                            batch_size=16, num_train=300, num_eval=20,
                                            num_variance_estimate=50)
@@ -160,7 +130,7 @@ class FactorVaeSamplingTest(tf.test.TestCase):
 class FactorVaeOnFactorGridTest(tf.test.TestCase):
 
   def test_known_answer_representations(self):
-    scores = {kind: factor_vae.compute_factor_vae(_FactorGrid(), _representation(kind),
+    scores = {kind: factor_vae.compute_factor_vae(dsprites_grid_codes.FactorGrid(), dsprites_grid_codes.representation(kind),
                                                   np.random.RandomState(0), num_train=500,
                                                   num_eval=250, num_variance_estimate=1000)
               for kind in ("identity", "rotated", "noise")}
@@ -176,9 +146,9 @@ class FactorVaeOnFactorGridTest(tf.test.TestCase):
     scale = np.array([1., 1., 0.01, 1., 0.01])
 
     def representation(obs):
-      return _representation("identity")(obs) * scale
+      return dsprites_grid_codes.representation("identity")(obs) * scale
 
-    result = factor_vae.compute_factor_vae(_FactorGrid(), representation, np.random.RandomState(0),
+    result = factor_vae.compute_factor_vae(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0),
                                            num_train=200, num_eval=100, num_variance_estimate=500)
     # Factors 2 and 4 live only in collapsed codes, so their votes are lost to the three active
     # codes: about 3/5 right. Measured eval accuracy (5 seeds): 0.59-0.66.
@@ -195,13 +165,13 @@ class FactorVaeOnFactorGridTest(tf.test.TestCase):
 
     def representation(obs):
       seen.append(len(obs))
-      return _representation("identity")(obs)
+      return dsprites_grid_codes.representation("identity")(obs)
 
     try:
       gin.parse_config(["factor_vae_score.batch_size = 4", "factor_vae_score.num_train = 10",
                         "factor_vae_score.num_eval = 5",
                         "factor_vae_score.num_variance_estimate = 70"])
-      factor_vae.compute_factor_vae(_FactorGrid(), representation, np.random.RandomState(0))
+      factor_vae.compute_factor_vae(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
     finally:
       gin.clear_config()
     # Global variances in batches of 64, then one call per group: 10 and 5 batches of 4.

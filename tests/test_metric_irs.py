@@ -8,35 +8,8 @@ import tensorflow as tf
 
 from evaluation.metrics import irs
 
+import dsprites_grid_codes  # tests/dsprites_grid_codes.py
 
-class _FactorGrid:
-  """dSprites factor sizes; observations are the factor indices as floats."""
-  factors_num_values = (3, 6, 40, 32, 32)
-
-  def sample_factors(self, num, random_state):
-    return np.stack([random_state.randint(n, size=num) for n in self.factors_num_values], axis=1)
-
-  def sample_observations_from_factors(self, factors, random_state):
-    del random_state
-    return np.asarray(factors, dtype=np.float32)
-
-  def sample(self, num, random_state):
-    factors = self.sample_factors(num, random_state)
-    return factors, self.sample_observations_from_factors(factors, random_state)
-
-
-def _representation(kind, seed=0):
-  """`identity`: standardized factors + N(0, 0.05^2); `rotated`: those times a rotation that
-  mixes every factor into every code; `noise`: N(0, 1) codes unrelated to the factors."""
-  noise = np.random.RandomState(seed)
-  sizes = np.array(_FactorGrid.factors_num_values, dtype=np.float64)
-  rotation = np.linalg.qr(np.random.RandomState(17).randn(5, 5))[0]  # largest |entry| 0.67
-
-  def identity(obs):
-    return (np.asarray(obs) / (sizes - 1.) - 0.5) * np.sqrt(12.) + 0.05 * noise.randn(len(obs), 5)
-
-  return {"identity": identity, "rotated": lambda obs: identity(obs) @ rotation,
-          "noise": lambda obs: noise.randn(len(obs), 5)}[kind]
 
 
 # Two binary factors on a balanced 2 x 2 grid, each combination twice.
@@ -103,7 +76,7 @@ class IrsByHandTest(tf.test.TestCase):
 class IrsOnFactorGridTest(tf.test.TestCase):
 
   def _score(self, kind):
-    return irs.compute_irs(_FactorGrid(), _representation(kind), np.random.RandomState(0),
+    return irs.compute_irs(dsprites_grid_codes.FactorGrid(), dsprites_grid_codes.representation(kind), np.random.RandomState(0),
                            num_train=1000)
 
   def test_known_answer_representations(self):
@@ -124,11 +97,11 @@ class IrsOnFactorGridTest(tf.test.TestCase):
 
     def representation(obs):
       seen.append(len(obs))
-      return _representation("identity")(obs)
+      return dsprites_grid_codes.representation("identity")(obs)
 
     try:
       gin.parse_config(["irs.num_train = 40", "irs.batch_size = 32"])
-      irs.compute_irs(_FactorGrid(), representation, np.random.RandomState(0))
+      irs.compute_irs(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
     finally:
       gin.clear_config()
     self.assertEqual(seen, [32, 8])
