@@ -11,7 +11,7 @@ import gin
 import numpy as np
 
 from zoo.data import array_files
-from zoo.data.ground_truth_data import GroundTruthData
+from zoo.data.rgb_image_grid import RGBImageGrid
 
 FACTOR_NAMES = ("object_color", "object_shape", "object_size", "camera_height",
                 "background_color", "horizontal_axis", "vertical_axis")
@@ -19,7 +19,7 @@ FACTOR_SIZES = (6, 6, 2, 3, 3, 40, 40)
 
 
 @gin.configurable("mpi3d")
-class MPI3D(GroundTruthData):
+class MPI3D(RGBImageGrid):
   """MPI3D from the .npz file; observations float32 [N, 64, 64, 3] in [0, 1].
 
   Args:
@@ -29,6 +29,7 @@ class MPI3D(GroundTruthData):
   """
 
   name = "mpi3d"
+  FACTOR_NAMES = FACTOR_NAMES
 
   def __init__(self, path=None, factor_sizes=FACTOR_SIZES):
     sizes = array_files.check_factor_sizes(factor_sizes, 7, "mpi3d.factor_sizes")
@@ -44,20 +45,3 @@ class MPI3D(GroundTruthData):
       raise ValueError(f"{prefix}, got {array_files.describe(images)}")
     self._images = images
     self._sizes = sizes
-
-  @property
-  def factor_names(self):
-    return FACTOR_NAMES
-
-  @property
-  def factors_num_values(self):
-    return self._sizes
-
-  @property
-  def observation_shape(self):
-    return (64, 64, 3)
-
-  def _observations_from_valid_factors(self, factors, random_state):
-    del random_state  # The file holds one image per combination.
-    rows = np.ravel_multi_index(factors.T, self._sizes)
-    return self._images[rows].astype(np.float32) / 255.0

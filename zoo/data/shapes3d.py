@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 
 from zoo.data import array_files
-from zoo.data.ground_truth_data import GroundTruthData
+from zoo.data.rgb_image_grid import RGBImageGrid
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
@@ -38,7 +38,7 @@ def _ranks_by_first_appearance(values):
 
 
 @gin.configurable("shapes3d")
-class Shapes3D(GroundTruthData):
+class Shapes3D(RGBImageGrid):
   """3D Shapes from the .h5 file; observations float32 [N, 64, 64, 3] in [0, 1].
 
   Args:
@@ -48,6 +48,7 @@ class Shapes3D(GroundTruthData):
   """
 
   name = "shapes3d"
+  FACTOR_NAMES = FACTOR_NAMES
 
   def __init__(self, path=None, factor_sizes=None):
     path = array_files.check_path(path, "shapes3d.path")
@@ -90,21 +91,4 @@ class Shapes3D(GroundTruthData):
                          "in row-major grid order")
     self._images = images
     self._sizes = sizes
-
-  @property
-  def factor_names(self):
-    return FACTOR_NAMES
-
-  @property
-  def factors_num_values(self):
-    return self._sizes
-
-  @property
-  def observation_shape(self):
-    return (64, 64, 3)
-
-  def _observations_from_valid_factors(self, factors, random_state):
-    del random_state  # The file holds one image per combination.
-    rows = np.ravel_multi_index(factors.T, self._sizes)
-    return self._images[rows].astype(np.float32) / 255.0
 
