@@ -3,6 +3,8 @@ import contextlib
 import os
 import sys
 
+from absl import flags
+from absl import logging
 import gin
 
 
@@ -29,7 +31,13 @@ def parse_gin(config_files, bindings):
 
 @contextlib.contextmanager
 def one_line_errors(program):
-  """Reports user mistakes as `program: error: ...` on stderr and exits with status 1."""
+  """Reports user mistakes as `program: error: ...` on stderr and exits with status 1.
+
+  Also lowers absl's default INFO verbosity (which would print TensorFlow's per-save notices)
+  to WARNING unless --verbosity was given.
+  """
+  if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
   try:
     yield
   except (UsageError, ValueError, FileNotFoundError) as e:
