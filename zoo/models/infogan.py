@@ -219,7 +219,7 @@ class InfoGAN(keras.Model):
   model_name = "infogan"
 
   def __init__(self, observation_shape, family, noise_dim=10, num_categorical=0,
-               categorical_dim=10, info_lambda=0.1, discriminator_learning_rate=2e-4,
+               categorical_dim=10, info_lambda=0.1, discriminator_learning_rate=1e-3,
                discriminator_beta_1=0.5, generator_beta_1=0.5, **kwargs):
     super().__init__(**kwargs)
     self.observation_shape = tuple(int(n) for n in observation_shape)
