@@ -42,17 +42,8 @@ def modularity_explicitness(codes, factors, codes_test, factors_test, num_bins=2
   Returns:
     dict with `modularity_score`, `explicitness_score_train`, `explicitness_score_test`.
   """
-  codes, factors = utils.check_codes_factors(codes, factors)
-  codes_test, factors_test = utils.check_codes_factors(codes_test, factors_test, "codes_test",
-                                                       "factors_test")
-  if codes_test.shape[1] != codes.shape[1] or factors_test.shape[1] != factors.shape[1]:
-    raise ValueError(
-        f"codes_test, factors_test: expected {codes.shape[1]} codes and {factors.shape[1]} "
-        f"factors like the training arrays, got {codes_test.shape[1]} and {factors_test.shape[1]}")
-  informative = utils.non_constant_columns(factors)
-  if not np.any(informative):
-    raise ValueError("factors: expected at least one factor that takes more than one value")
-  factors, factors_test = factors[:, informative], factors_test[:, informative]
+  codes, factors, codes_test, factors_test = utils.check_train_test_informative(
+      codes, factors, codes_test, factors_test)
 
   mutual_info = utils.discrete_mutual_info(utils.discretize(codes, num_bins), factors)
   scores = {"modularity_score": modularity(mutual_info)}

@@ -40,18 +40,9 @@ def sap(codes, factors, codes_test, factors_test, continuous_factors=False):
   Returns:
     dict with `SAP_score` (float, in [0, 1]).
   """
-  codes, factors = utils.check_codes_factors(codes, factors)
-  codes_test, factors_test = utils.check_codes_factors(codes_test, factors_test, "codes_test",
-                                                       "factors_test")
-  if codes_test.shape[1] != codes.shape[1] or factors_test.shape[1] != factors.shape[1]:
-    raise ValueError(
-        f"codes_test, factors_test: expected {codes.shape[1]} codes and {factors.shape[1]} "
-        f"factors like the training arrays, got {codes_test.shape[1]} and {factors_test.shape[1]}")
-  informative = utils.non_constant_columns(factors)
-  if not np.any(informative):
-    raise ValueError("factors: expected at least one factor that takes more than one value")
-  matrix = sap_score_matrix(codes, factors[:, informative], codes_test,
-                            factors_test[:, informative], continuous_factors)
+  codes, factors, codes_test, factors_test = utils.check_train_test_informative(
+      codes, factors, codes_test, factors_test)
+  matrix = sap_score_matrix(codes, factors, codes_test, factors_test, continuous_factors)
   ordered = np.sort(matrix, axis=0)[::-1]
   second = ordered[1] if ordered.shape[0] > 1 else np.zeros(ordered.shape[1])
   return {"SAP_score": float(np.mean(ordered[0] - second))}

@@ -196,3 +196,23 @@ def reference_logistic_regression():
   """
   return multiclass.OneVsRestClassifier(
       linear_model.LogisticRegression(solver="liblinear", random_state=0))
+
+
+def check_train_test_informative(codes, factors, codes_test, factors_test):
+  """Checks a train/test split and drops factors that take one value in the training set.
+
+  Returns:
+    (codes, factors, codes_test, factors_test) as checked arrays, factors restricted to the
+    informative columns (ValueError if none is left).
+  """
+  codes, factors = check_codes_factors(codes, factors)
+  codes_test, factors_test = check_codes_factors(codes_test, factors_test, "codes_test",
+                                                 "factors_test")
+  if codes_test.shape[1] != codes.shape[1] or factors_test.shape[1] != factors.shape[1]:
+    raise ValueError(
+        f"codes_test, factors_test: expected {codes.shape[1]} codes and {factors.shape[1]} "
+        f"factors like the training arrays, got {codes_test.shape[1]} and {factors_test.shape[1]}")
+  informative = non_constant_columns(factors)
+  if not np.any(informative):
+    raise ValueError("factors: expected at least one factor that takes more than one value")
+  return codes, factors[:, informative], codes_test, factors_test[:, informative]
