@@ -39,6 +39,8 @@ from evaluation.metrics import mig
 from evaluation.metrics import modularity_explicitness
 from evaluation.metrics import sap
 from evaluation.metrics import unsupervised
+from machine_info import cpu_model
+from machine_info import load_average
 
 FACTOR_SIZES = (3, 6, 40, 32, 32)
 NUM_CODES = 10
@@ -216,21 +218,6 @@ def timed(fn, data):
   cpu = time.process_time() - cpu
   return (scores, time.perf_counter() - wall, cpu,
           max(0., machine_busy_seconds() - busy - cpu))
-
-
-def cpu_model():
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown"
-
-
-def load_average():
-  return "%.2f %.2f %.2f" % os.getloadavg()
 
 
 def main():

@@ -9,7 +9,6 @@ estimation error against the closed forms over data/Monte Carlo seeds, for the 4
 encoders that the tests use (I(x; z_i) = 0.3 ... 2.2 nats, noise correlation 0 and 0.5).
 """
 import argparse
-import os
 import platform
 import time
 
@@ -19,21 +18,12 @@ import tensorflow as tf
 from evaluation import gaussian_closed_form
 from evaluation import mi_invariance
 from evaluation import mi_measures
+import machine_info
 
 
 def machine_description():
-  model = "unknown CPU"
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-      for line in cpuinfo:
-        if line.startswith("model name"):
-          model = line.split(":", 1)[1].strip()
-          break
-  except OSError:
-    pass
-  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-  return (f"{cores} cores (nproc), {model}, Python {platform.python_version()}, "
-          f"TensorFlow {tf.__version__}")
+  return (f"{machine_info.usable_cores()} cores (nproc), {machine_info.cpu_model()}, "
+          f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
 
 
 def _linear_gaussian(num_points, latent_dim, rho, seed, data_dim=None):

@@ -9,7 +9,6 @@ procedural dSprites tf.data pipeline.
 """
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -18,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from machine_info import cpu_model
 from zoo import models
 import zoo.all_configurables  # noqa: F401
 
@@ -59,17 +59,6 @@ def pipeline_rate(step, steps, batch_size=64):
     logs = step(next(iterator))
   logs["loss"].numpy()
   return steps * batch_size / (time.perf_counter() - start)
-
-
-def cpu_model():
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown"
 
 
 def main():
