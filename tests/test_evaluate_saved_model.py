@@ -17,6 +17,7 @@ from evaluation import representation as representation_lib
 from zoo import cli
 from zoo import training
 import zoo.all_configurables  # noqa: F401
+from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,16 +31,10 @@ TRAIN_BINDINGS = [
     "model.latent_dim = 3",
     "posterior.name = 'correlated_noise'",
     f"correlated_noise.rho = {RHO}",
-    "encoder.kind = 'mlp'",
-    "encoder.mlp_hidden_units = (32,)",
-    "encoder.deep_units = 32",
-    "decoder.kind = 'mlp'",
-    "decoder.mlp_hidden_units = (32,)",
-    "likelihood.name = 'gaussian'",
     "training.batch_size = 32",
     "training.learning_rate = 1e-3",
     "training.num_steps = 20",
-]
+] + TINY_MLP_BINDINGS
 METRIC_BINDINGS = [
     "mig.num_train = 200",
     "sap.num_train = 200",

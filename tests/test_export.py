@@ -21,6 +21,7 @@ from zoo import models
 from zoo import training
 from zoo.posteriors import gaussian_utils
 import zoo.all_configurables  # noqa: F401
+from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,13 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # conv64 and a Bernoulli decoder so that images and logits are covered too.
 MLP_BINDINGS = [
     "dataset.name = 'linear_gaussian'",
-    "encoder.kind = 'mlp'",
-    "encoder.mlp_hidden_units = (32,)",
-    "encoder.deep_units = 32",
-    "decoder.kind = 'mlp'",
-    "decoder.mlp_hidden_units = (32,)",
-    "likelihood.name = 'gaussian'",
-]
+] + TINY_MLP_BINDINGS
 CONV_BINDINGS = [
     "dataset.name = 'dsprites'",
     "dsprites.image_size = 32",

@@ -15,26 +15,10 @@ import tensorflow as tf
 from evaluation import gaussian_closed_form
 from evaluation import mi_invariance
 from evaluation import mi_measures
-
-DATA_DIM = 3
-LATENT_DIM = 4
-NUM_POINTS = 2000
-
-
-def _linear_gaussian_encoder(rho):
-  """(W, Sx, S) with I(x; z_i) = 0.3 ... 2.2 nats and S = D C_rho D."""
-  scales = np.diag(np.linspace(0.5, 1.5, LATENT_DIM))
-  correlation = (1.0 - rho) * np.eye(LATENT_DIM) + rho * np.ones((LATENT_DIM, LATENT_DIM))
-  noise_covariance = scales @ correlation @ scales
-  directions = np.random.default_rng(1).standard_normal((LATENT_DIM, DATA_DIM))
-  weight = gaussian_closed_form.weight_for_mutual_information(
-      directions, np.eye(DATA_DIM), noise_covariance, np.linspace(0.3, 2.2, LATENT_DIM))
-  return weight, np.eye(DATA_DIM), noise_covariance
-
-
-def _posteriors(weight, noise_covariance, num_points=NUM_POINTS, data_seed=1000):
-  data = np.random.default_rng(data_seed).standard_normal((num_points, weight.shape[1]))
-  return gaussian_closed_form.linear_gaussian_posteriors(data, weight, noise_covariance)
+from linear_gaussian_encoders import LATENT_DIM
+from linear_gaussian_encoders import NUM_POINTS
+from linear_gaussian_encoders import linear_gaussian_encoder
+from linear_gaussian_encoders import posteriors
 
 
 def _noise_driven_encoder(strength, num_points=NUM_POINTS):
@@ -83,10 +67,10 @@ class LinearGaussianInvarianceTest(tf.test.TestCase):
   """The exactly invariant case: conditional MI against closed form, violation at noise floor."""
 
   def _check(self, rho):
-    weight, data_covariance, noise_covariance = _linear_gaussian_encoder(rho)
+    weight, data_covariance, noise_covariance = linear_gaussian_encoder(rho)
     expected = gaussian_closed_form.conditional_mutual_information(
         weight, data_covariance, noise_covariance)
-    mean, covariance = _posteriors(weight, noise_covariance)
+    mean, covariance = posteriors(weight, noise_covariance)
     result = mi_invariance.mi_invariance(mean, covariance, num_conditioning=32, num_samples=4,
                                          seed=5)
     for i in range(LATENT_DIM):
@@ -151,8 +135,8 @@ class EdgeCaseTest(tf.test.TestCase):
     self.assertAllClose(result["violation"], 0.0, atol=1e-12)
 
   def test_same_seed_same_numbers_and_chunking(self):
-    weight, _, noise_covariance = _linear_gaussian_encoder(rho=0.5)
-    mean, covariance = _posteriors(weight, noise_covariance, num_points=300)
+    weight, _, noise_covariance = linear_gaussian_encoder(rho=0.5)
+    mean, covariance = posteriors(weight, noise_covariance, num_points=300)
     first = mi_invariance.mi_invariance(mean, covariance, num_conditioning=8, seed=11)
     self.assertEqual(first, mi_invariance.mi_invariance(mean, covariance, num_conditioning=8,
                                                         seed=11))

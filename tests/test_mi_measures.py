@@ -14,30 +14,12 @@ import tensorflow as tf
 from evaluation import gaussian_closed_form
 from evaluation import mi_invariance
 from evaluation import mi_measures
-
-DATA_DIM = 3
-LATENT_DIM = 4
-NUM_POINTS = 2000
-TARGET_MI = np.linspace(0.3, 2.2, LATENT_DIM)
-
-
-def _equicorrelation(size, rho):
-  return (1.0 - rho) * np.eye(size) + rho * np.ones((size, size))
-
-
-def _linear_gaussian_encoder(rho):
-  """(W, Sx, S) with I(x; z_i) = 0.3 ... 2.2 nats and S = D C_rho D."""
-  scales = np.diag(np.linspace(0.5, 1.5, LATENT_DIM))
-  noise_covariance = scales @ _equicorrelation(LATENT_DIM, rho) @ scales
-  directions = np.random.default_rng(1).standard_normal((LATENT_DIM, DATA_DIM))
-  weight = gaussian_closed_form.weight_for_mutual_information(
-      directions, np.eye(DATA_DIM), noise_covariance, TARGET_MI)
-  return weight, np.eye(DATA_DIM), noise_covariance
-
-
-def _posteriors(weight, noise_covariance, num_points=NUM_POINTS, data_seed=1000):
-  data = np.random.default_rng(data_seed).standard_normal((num_points, weight.shape[1]))
-  return gaussian_closed_form.linear_gaussian_posteriors(data, weight, noise_covariance)
+from linear_gaussian_encoders import DATA_DIM
+from linear_gaussian_encoders import LATENT_DIM
+from linear_gaussian_encoders import TARGET_MI
+from linear_gaussian_encoders import equicorrelation
+from linear_gaussian_encoders import linear_gaussian_encoder
+from linear_gaussian_encoders import posteriors
 
 
 def _joint_covariance(weight, data_covariance, noise_covariance):
@@ -68,7 +50,7 @@ class ClosedFormTest(tf.test.TestCase):
     self.noise_covariance = root @ root.T + 0.3 * np.eye(4)
 
   def test_weight_hits_target_mutual_information(self):
-    weight, data_covariance, noise_covariance = _linear_gaussian_encoder(rho=0.5)
+    weight, data_covariance, noise_covariance = linear_gaussian_encoder(rho=0.5)
     self.assertAllClose(gaussian_closed_form.mutual_information_per_latent(
         weight, data_covariance, noise_covariance), TARGET_MI, atol=1e-12)
 
@@ -121,10 +103,10 @@ class LinearGaussianEstimateTest(tf.test.TestCase):
   """Estimates at N = 2000, 4 draws per point, against the closed forms."""
 
   def _check_against_closed_form(self, rho, identity_tolerance):
-    weight, data_covariance, noise_covariance = _linear_gaussian_encoder(rho)
+    weight, data_covariance, noise_covariance = linear_gaussian_encoder(rho)
     expected = gaussian_closed_form.closed_form_measures(weight, data_covariance,
                                                          noise_covariance)
-    mean, covariance = _posteriors(weight, noise_covariance)
+    mean, covariance = posteriors(weight, noise_covariance)
     result = mi_measures.mi_measures(mean, covariance, num_samples=4, seed=3)
     for i in range(LATENT_DIM):
       key = f"mi_per_latent_{i}"
@@ -144,8 +126,8 @@ class LinearGaussianEstimateTest(tf.test.TestCase):
     self._check_against_closed_form(rho=0.5, identity_tolerance=0.045)
 
   def test_separate_functions_agree_with_combined_entry_point(self):
-    weight, _, noise_covariance = _linear_gaussian_encoder(rho=0.5)
-    mean, covariance = _posteriors(weight, noise_covariance, num_points=300)
+    weight, _, noise_covariance = linear_gaussian_encoder(rho=0.5)
+    mean, covariance = posteriors(weight, noise_covariance, num_points=300)
     combined = mi_measures.mi_measures(mean, covariance, num_samples=2, seed=4)
     mi = mi_measures.mutual_information(mean, covariance, num_samples=2, seed=4)
     tc = mi_measures.aggregate_total_correlation(mean, covariance, num_samples=2, seed=4)
@@ -157,8 +139,8 @@ class LinearGaussianEstimateTest(tf.test.TestCase):
                      combined["conditional_tc"])
 
   def test_chunking_does_not_change_the_numbers(self):
-    weight, _, noise_covariance = _linear_gaussian_encoder(rho=0.5)
-    mean, covariance = _posteriors(weight, noise_covariance, num_points=300)
+    weight, _, noise_covariance = linear_gaussian_encoder(rho=0.5)
+    mean, covariance = posteriors(weight, noise_covariance, num_points=300)
     whole = mi_measures.mi_measures(mean, covariance, num_samples=2, seed=4)
     # 7 points of [N, d] per chunk: many chunks, the last one partial.
     chunked = mi_measures.mi_measures(mean, covariance, num_samples=2, seed=4,
@@ -175,7 +157,7 @@ class ConditionalTotalCorrelationTest(tf.test.TestCase):
 
   def test_equicorrelated_noise_with_any_scales(self):
     rho = 0.6
-    correlation = _equicorrelation(5, rho)
+    correlation = equicorrelation(5, rho)
     scales = np.random.default_rng(0).uniform(0.01, 10.0, size=(40, 5))
     covariance = scales[:, :, None] * correlation[None] * scales[:, None, :]
     # -1/2 log det C_rho from its eigenvalues 1 + 4 rho (once) and 1 - rho (four times).
@@ -211,8 +193,8 @@ class BoundsAndDeterminismTest(tf.test.TestCase):
     self.assertGreaterEqual(result["mi_joint"], 0.0)
 
   def test_same_seed_same_numbers(self):
-    weight, _, noise_covariance = _linear_gaussian_encoder(rho=0.5)
-    mean, covariance = _posteriors(weight, noise_covariance, num_points=200)
+    weight, _, noise_covariance = linear_gaussian_encoder(rho=0.5)
+    mean, covariance = posteriors(weight, noise_covariance, num_points=200)
     first = mi_measures.mi_measures(mean, covariance, seed=11)
     self.assertEqual(first, mi_measures.mi_measures(mean, covariance, seed=11))
     self.assertNotEqual(first["mi_joint"],
@@ -271,7 +253,7 @@ class _FakeVectorData:
 class ComputeMiMeasuresTest(tf.test.TestCase):
 
   def test_wrapper_encodes_in_batches_and_merges_both_measures(self):
-    weight, data_covariance, noise_covariance = _linear_gaussian_encoder(rho=0.0)
+    weight, data_covariance, noise_covariance = linear_gaussian_encoder(rho=0.0)
     calls = []
 
     def posterior_function(observations):

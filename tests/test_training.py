@@ -14,6 +14,7 @@ import tensorflow as tf
 from zoo import cli
 from zoo import training
 import zoo.all_configurables  # noqa: F401
+from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,15 +24,9 @@ FAST_BINDINGS = [
     "model.name = 'beta_vae'",
     "model.latent_dim = 3",
     "posterior.name = 'factorized'",
-    "encoder.kind = 'mlp'",
-    "encoder.mlp_hidden_units = (32,)",
-    "encoder.deep_units = 32",
-    "decoder.kind = 'mlp'",
-    "decoder.mlp_hidden_units = (32,)",
-    "likelihood.name = 'gaussian'",
     "training.batch_size = 32",
     "training.learning_rate = 1e-3",
-]
+] + TINY_MLP_BINDINGS
 
 
 def train_command(model_dir, *extra):
