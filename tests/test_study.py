@@ -10,6 +10,7 @@ import sys
 import tempfile
 from unittest import mock
 
+import numpy as np
 from scipy import stats
 import tensorflow as tf
 
@@ -460,6 +461,26 @@ class StatisticsTest(tf.test.TestCase):
     self.assertAllClose(spearman["m.sep"]["all"]["spearman_rho"], direct.statistic, atol=1e-12)
     self.assertAllClose(spearman["m.sep"]["all"]["p_value"], direct.pvalue, rtol=1e-10)
     self.assertLess(spearman["m.sep"]["all"]["spearman_rho"], -0.9)
+
+  def test_small_samples_get_exact_permutation_p_values(self):
+    # A perfect rank correlation of n runs is reached by 2 of the n! pairings (the order and its
+    # reverse), so its two-sided p-value is 2 / n!; the t approximation would say 0.
+    for n, expected in ((3, 1 / 3), (4, 1 / 12), (5, 1 / 60)):
+      with self.subTest(n=n):
+        result = study_report._spearman(np.arange(n), -np.arange(n) ** 2)
+        self.assertAllClose(result["spearman_rho"], -1.0, atol=1e-12)
+        self.assertAllClose(result["p_value"], expected, rtol=1e-12)
+        self.assertEqual(result["p_method"], "exact permutation")
+    # Ties: ranks (1.5, 1.5, 3) against (1, 2, 3); centred, |covariance| is 1.5, 0, 1.5,
+    # 1.5, 0, 1.5 over the 6 pairings, so 4 of 6 reach the observed 1.5.
+    result = study_report._spearman([0.0, 0.0, 0.2], [0.1, 0.5, 0.9])
+    self.assertAllClose(result["p_value"], 4 / 6, rtol=1e-12)
+    # From 9 runs on, scipy's approximation.
+    x = np.arange(9.0)
+    y = np.array([0.0, 2.0, 1.0, 4.0, 3.0, 6.0, 5.0, 8.0, 7.0])
+    result = study_report._spearman(x, y)
+    self.assertEqual(result["p_method"], "t approximation")
+    self.assertAllClose(result["p_value"], stats.spearmanr(x, y).pvalue, rtol=1e-12)
 
   def test_mann_whitney_factorized_against_each_family(self):
     tests = self.statistics["mann_whitney"]["m.sep"]

@@ -12,12 +12,14 @@ every number in the run's evaluation/results.json (`<metric>.<key>`; settings le
 The statistics test the paper's claim that disentanglement declines as the posterior's
 conditional independence is violated:
   * Spearman rank correlation of rho with each main metric, over factorized (rho = 0) and
-    correlated_noise runs, pooled and per model and per encoder;
+    correlated_noise runs, pooled and per model and per encoder (p-value exact by
+    permutation up to 8 runs, else scipy's t approximation);
   * two-sided Mann-Whitney U of factorized against each other posterior family/parameter,
     pooled and per model; and split against shared encoder where both ran.
 p-values are per test, not corrected for the number of tests.
 """
 import csv
+import itertools
 import json
 import math
 import os
@@ -179,6 +181,24 @@ def summarize(rows, metrics):
   return summary
 
 
+# Up to this many runs the p-value of a rank correlation is exact (all n! pairings, 40,320 at
+# 8); beyond it, scipy's t approximation, which at small n is far off (n = 3 with a perfect
+# rank correlation gives p = 0 instead of the exact 1/3).
+EXACT_SPEARMAN_MAX_N = 8
+
+
+def _spearman_exact_p_value(x, y):
+  """Two-sided permutation p-value: the share of the n! pairings of x with y whose rank
+  correlation is at least as far from 0 as the observed one (ties as average ranks)."""
+  rank_x = stats.rankdata(x) - (x.size + 1) / 2.0
+  rank_y = stats.rankdata(y) - (y.size + 1) / 2.0
+  pairings = np.array(list(itertools.permutations(range(y.size))))
+  # Every pairing has the same rank norms, so the covariance orders them like the correlation.
+  covariances = rank_y[pairings] @ rank_x
+  observed = abs(float(rank_y @ rank_x))
+  return float(np.mean(np.abs(covariances) >= observed * (1.0 - 1e-9)))
+
+
 def _spearman(x, y):
   x, y = np.asarray(x, float), np.asarray(y, float)
   result = {"n": int(x.size), "spearman_rho": None, "p_value": None}
@@ -188,7 +208,13 @@ def _spearman(x, y):
     result["note"] = "constant input"
   else:
     test = stats.spearmanr(x, y)
-    result["spearman_rho"], result["p_value"] = float(test.statistic), float(test.pvalue)
+    result["spearman_rho"] = float(test.statistic)
+    if x.size <= EXACT_SPEARMAN_MAX_N:
+      result["p_value"] = _spearman_exact_p_value(x, y)
+      result["p_method"] = "exact permutation"
+    else:
+      result["p_value"] = float(test.pvalue)
+      result["p_method"] = "t approximation"
   return result
 
 
@@ -480,7 +506,8 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
   lines += ["", "## Does the metric change with the posterior correlation rho?", "",
             "Spearman rank correlation of rho with the metric over factorized (rho = 0) and "
             "correlated-noise runs. A decline of disentanglement with rho shows as a negative "
-            "rank correlation for the disentanglement metrics.", "",
+            "rank correlation for the disentanglement metrics. p is two-sided: exact (all "
+            f"pairings) up to {EXACT_SPEARMAN_MAX_N} runs, else the t approximation.", "",
             "| metric | runs | n | Spearman rho | p |", "|---|---|---|---|---|"]
   for metric in metrics:
     for group, result in statistics["spearman"][metric].items():
