@@ -482,6 +482,31 @@ class StatisticsTest(tf.test.TestCase):
     self.assertEqual(result["p_method"], "t approximation")
     self.assertAllClose(result["p_value"], stats.spearmanr(x, y).pvalue, rtol=1e-12)
 
+  def test_mi_measures_ranked_against_the_metrics_over_all_runs(self):
+    dci = [0.3, 0.1, 0.2, 0.6, 0.5, 0.4]
+    rows = [{"run": f"r{k}", "model": "vae", "posterior": "factorized",
+             "posterior_label": "factorized", "rho": 0.0, "encoder": "conv64", "seed": k,
+             "mi_measures.violation": 0.1 * k, "mig.discrete_mig": 1.0 - 0.1 * k * k,
+             "dci.disentanglement": dci[k]} for k in range(6)]
+    statistics = study_report.compute_statistics(
+        rows, ["mig.discrete_mig", "dci.disentanglement", "mi_measures.violation"])
+    against = statistics["mi_vs_metrics"]
+    self.assertEqual(list(against), ["mi_measures.violation"])
+    self.assertEqual(list(against["mi_measures.violation"]),
+                     ["mig.discrete_mig", "dci.disentanglement"])
+    mig = against["mi_measures.violation"]["mig.discrete_mig"]
+    # MIG falls as the violation grows: rank correlation -1, exact p = 2 / 6!.
+    self.assertEqual(mig["n"], 6)
+    self.assertAllClose(mig["spearman_rho"], -1.0, atol=1e-12)
+    self.assertAllClose(mig["p_value"], 2 / 720, rtol=1e-12)
+    # Ranks 3 1 2 6 5 4 against 1..6: 1 - 6 sum(d^2) / (n (n^2 - 1)) = 1 - 6 * 14 / 210.
+    self.assertAllClose(against["mi_measures.violation"]["dci.disentanglement"]["spearman_rho"],
+                        1.0 - 84.0 / 210.0, atol=1e-12)
+    summary = study_report.format_summary("s", rows, ["mig.discrete_mig",
+                                                      "mi_measures.violation"],
+                                          statistics, plots=[])
+    self.assertIn("| mi_measures.violation | mig.discrete_mig | 6 | -1.000 | 0.0028 |", summary)
+
   def test_mann_whitney_factorized_against_each_family(self):
     tests = self.statistics["mann_whitney"]["m.sep"]
     self.assertEqual(list(tests), ["correlated_noise_0.2", "correlated_noise_0.5",

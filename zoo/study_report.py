@@ -15,7 +15,9 @@ conditional independence is violated:
     correlated_noise runs, pooled and per model and per encoder (p-value exact by
     permutation up to 8 runs, else scipy's t approximation);
   * two-sided Mann-Whitney U of factorized against each other posterior family/parameter,
-    pooled and per model; and split against shared encoder where both ran.
+    pooled and per model; and split against shared encoder where both ran;
+  * Spearman rank correlation, over all runs, of the MI-invariance violation and the
+    conditional TC with each disentanglement metric.
 p-values are per test, not corrected for the number of tests.
 """
 import csv
@@ -46,6 +48,8 @@ MAIN_METRICS = (
 )
 # Measures of the posterior's independence properties rather than of disentanglement.
 MI_METRIC_PREFIX = "mi_measures."
+# The MI measures set against the disentanglement metrics (plot and rank correlations).
+MI_MEASURES_AGAINST_METRICS = ("mi_measures.violation", "mi_measures.conditional_tc")
 _RESULT_FIELDS_LEFT_OUT = ("seed",)  # the evaluation seed; the run's training seed is a column
 
 
@@ -248,16 +252,34 @@ def _subgroups(rows):
   return groups
 
 
+def _mi_and_disentanglement_metrics(metrics):
+  """(MI measures, the other metrics) among `metrics`, for the MI-against-metric comparisons."""
+  return ([m for m in metrics if m in MI_MEASURES_AGAINST_METRICS],
+          [m for m in metrics if not m.startswith(MI_METRIC_PREFIX)])
+
+
 def compute_statistics(rows, metrics):
   """Tests of the claim, from results.csv rows (see the module docstring).
 
   Returns:
     {"spearman": {metric: {group: {n, spearman_rho, p_value}}},
      "mann_whitney": {metric: {posterior_label: {group: {n_a, n_b, u, p_value, ...}}}},
-     "encoders": {metric: {"SHARED vs SPLIT": {n_a, n_b, u, p_value, ...}}}}
-    where sample a is factorized (resp. the shared encoder). Missing or NaN values are dropped.
+     "encoders": {metric: {"SHARED vs SPLIT": {n_a, n_b, u, p_value, ...}}},
+     "mi_vs_metrics": {mi_measure: {metric: {n, spearman_rho, p_value}}}}
+    where sample a is factorized (resp. the shared encoder), and mi_vs_metrics ranks every run
+    (all posteriors) by an MI measure against a disentanglement metric. Missing or NaN values
+    are dropped.
   """
-  statistics = {"spearman": {}, "mann_whitney": {}, "encoders": {}}
+  statistics = {"spearman": {}, "mann_whitney": {}, "encoders": {}, "mi_vs_metrics": {}}
+  mi_metrics, other_metrics = _mi_and_disentanglement_metrics(metrics)
+  for mi_metric in mi_metrics:
+    per_metric = {}
+    for metric in other_metrics:
+      kept = [row for row in rows if np.isfinite(row.get(mi_metric, math.nan))
+              and np.isfinite(row.get(metric, math.nan))]
+      per_metric[metric] = _spearman([row[mi_metric] for row in kept],
+                                     [row[metric] for row in kept])
+    statistics["mi_vs_metrics"][mi_metric] = per_metric
   rho_rows = [row for row in rows if row["posterior"] in ("factorized", "correlated_noise")]
   labels = _ordered_labels(rows)
   encoders = sorted({row["encoder"] for row in rows})
@@ -449,9 +471,7 @@ def write_plots(rows, metrics, plots_dir):
   if len({r["encoder"] for r in rows}) > 1:
     plot_encoders(rows, metrics, os.path.join(plots_dir, "encoders.png"))
     written.append("encoders.png")
-  mi_metrics = [m for m in metrics if m in ("mi_measures.violation",
-                                            "mi_measures.conditional_tc")]
-  other = [m for m in metrics if not m.startswith(MI_METRIC_PREFIX)]
+  mi_metrics, other = _mi_and_disentanglement_metrics(metrics)
   if mi_metrics and other:
     plot_mi_against_disentanglement(rows, mi_metrics, other,
                                     os.path.join(plots_dir, "mi_vs_disentanglement.png"))
@@ -513,6 +533,17 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
     for group, result in statistics["spearman"][metric].items():
       lines.append(f"| {metric} | {group} | {result['n']} | "
                    f"{_number(result['spearman_rho'])} | {_p_value(result['p_value'])} |")
+
+  if statistics.get("mi_vs_metrics"):
+    lines += ["", "## Do the MI measures track disentanglement?", "",
+              "Spearman rank correlation, over every run of every posterior, of an MI measure "
+              "with a disentanglement metric. If violating conditional independence or "
+              "MI-invariance costs disentanglement, these are negative.", "",
+              "| MI measure | metric | n | Spearman rho | p |", "|---|---|---|---|---|"]
+    for mi_metric, per_metric in statistics["mi_vs_metrics"].items():
+      for metric, result in per_metric.items():
+        lines.append(f"| {mi_metric} | {metric} | {result['n']} | "
+                     f"{_number(result['spearman_rho'])} | {_p_value(result['p_value'])} |")
 
   lines += ["", "## Factorized against each other posterior (Mann-Whitney U, two-sided)", "",
             "P(fact > other) is U / (n_fact n_other): the chance that a factorized run scores "
