@@ -217,16 +217,27 @@ def _process_cpu_seconds(pid):
   return (float(fields[11]) + float(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def own_cpu_seconds():
-  """CPU seconds of this process and its live child processes (the worker processes that the
-  logistic regressions run in), or this process's own time where /proc is missing."""
-  own = time.process_time()
+def own_cpu_by_process():
+  """{pid: CPU seconds} for this process and its live child processes (the worker processes
+  the logistic regressions run in); only this process where /proc is missing."""
+  cpu = {os.getpid(): time.process_time()}
   try:
-    children = [int(pid) for pid in os.listdir("/proc") if pid.isdigit()
-                and _parent_pid(pid) == os.getpid()]
-    return own + sum(_process_cpu_seconds(pid) for pid in children)
+    for pid in os.listdir("/proc"):
+      if pid.isdigit() and _parent_pid(pid) == os.getpid():
+        try:
+          cpu[int(pid)] = _process_cpu_seconds(pid)
+        except OSError:  # exited meanwhile
+          pass
   except OSError:
-    return own
+    pass
+  return cpu
+
+
+def own_cpu_between(before, after):
+  """CPU seconds our processes spent between two `own_cpu_by_process` snapshots. A worker that
+  exited in between counts nothing (its total is gone with it; loky retires idle workers after
+  minutes, so it spent nothing meanwhile), one that started counts from 0."""
+  return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def _parent_pid(pid):
@@ -240,12 +251,12 @@ def _parent_pid(pid):
 def timed(fn, data):
   """(scores, wall seconds, our CPU seconds, CPU seconds used by other processes meanwhile).
 
-  Our CPU includes live worker processes; loky keeps its workers alive between calls, so the
-  difference before and after a call is what they spent on it.
+  Our CPU includes our worker processes, counted per process so that workers retiring during a
+  call do not take their earlier CPU time out of the sum.
   """
-  wall, cpu, busy = time.perf_counter(), own_cpu_seconds(), machine_busy_seconds()
+  wall, cpu, busy = time.perf_counter(), own_cpu_by_process(), machine_busy_seconds()
   scores = fn(data)
-  cpu = own_cpu_seconds() - cpu
+  cpu = own_cpu_between(cpu, own_cpu_by_process())
   return (scores, time.perf_counter() - wall, cpu,
           max(0., machine_busy_seconds() - busy - cpu))
 
