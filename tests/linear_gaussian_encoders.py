@@ -32,3 +32,15 @@ def posteriors(weight, noise_covariance, num_points=NUM_POINTS, data_seed=1000):
   """(means [N, d], covariances [N, d, d]) of the encoder on N points drawn from N(0, I)."""
   data = np.random.default_rng(data_seed).standard_normal((num_points, weight.shape[1]))
   return gaussian_closed_form.linear_gaussian_posteriors(data, weight, noise_covariance)
+
+
+def random_linear_gaussian_encoder(seed=5):
+  """(W [4, 3], Sx, S): a generic encoder, full data and noise covariances with no structure,
+  for checking closed-form identities."""
+  rng = np.random.default_rng(seed)
+  weight = rng.standard_normal((LATENT_DIM, DATA_DIM))
+  root = rng.standard_normal((DATA_DIM, DATA_DIM))
+  data_covariance = root @ root.T + 0.5 * np.eye(DATA_DIM)
+  root = rng.standard_normal((LATENT_DIM, LATENT_DIM))
+  noise_covariance = root @ root.T + 0.3 * np.eye(LATENT_DIM)
+  return weight, data_covariance, noise_covariance

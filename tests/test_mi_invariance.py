@@ -19,6 +19,7 @@ from linear_gaussian_encoders import LATENT_DIM
 from linear_gaussian_encoders import NUM_POINTS
 from linear_gaussian_encoders import linear_gaussian_encoder
 from linear_gaussian_encoders import posteriors
+from linear_gaussian_encoders import random_linear_gaussian_encoder
 
 
 def _noise_driven_encoder(strength, num_points=NUM_POINTS):
@@ -34,12 +35,7 @@ class ClosedFormConditionalMiTest(tf.test.TestCase):
 
   def setUp(self):
     super().setUp()
-    rng = np.random.default_rng(5)
-    self.weight = rng.standard_normal((4, 3))
-    root = rng.standard_normal((3, 3))
-    self.data_covariance = root @ root.T + 0.5 * np.eye(3)
-    root = rng.standard_normal((4, 4))
-    self.noise_covariance = root @ root.T + 0.3 * np.eye(4)
+    self.weight, self.data_covariance, self.noise_covariance = random_linear_gaussian_encoder()
 
   def test_chain_rule(self):
     # I(x; z_i | z_{-i}) = I(x; z) - I(x; z_{-i}), the second from the encoder without z_i.

@@ -20,6 +20,7 @@ from linear_gaussian_encoders import TARGET_MI
 from linear_gaussian_encoders import equicorrelation
 from linear_gaussian_encoders import linear_gaussian_encoder
 from linear_gaussian_encoders import posteriors
+from linear_gaussian_encoders import random_linear_gaussian_encoder
 
 
 def _joint_covariance(weight, data_covariance, noise_covariance):
@@ -42,12 +43,7 @@ class ClosedFormTest(tf.test.TestCase):
 
   def setUp(self):
     super().setUp()
-    rng = np.random.default_rng(5)
-    self.weight = rng.standard_normal((4, 3))
-    root = rng.standard_normal((3, 3))
-    self.data_covariance = root @ root.T + 0.5 * np.eye(3)
-    root = rng.standard_normal((4, 4))
-    self.noise_covariance = root @ root.T + 0.3 * np.eye(4)
+    self.weight, self.data_covariance, self.noise_covariance = random_linear_gaussian_encoder()
 
   def test_weight_hits_target_mutual_information(self):
     weight, data_covariance, noise_covariance = linear_gaussian_encoder(rho=0.5)
