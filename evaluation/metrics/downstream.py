@@ -216,7 +216,7 @@ def fit_boosted_trees(codes, factors, seed=0, n_jobs=None):
     codes: `[N, d]` training codes.
     factors: `[N, F]` training labels.
     seed: int seed of every model (the reference left it unseeded).
-    n_jobs: worker processes; None or -1 for every CPU.
+    n_jobs: worker threads; None or -1 for every CPU.
 
   Returns:
     list of F fitted classifiers.
