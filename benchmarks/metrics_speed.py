@@ -211,10 +211,10 @@ def machine_busy_seconds():
   return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _process_cpu_seconds(pid):
+def _stat_fields(pid):
+  """The fields of /proc/<pid>/stat after the command name (state, parent pid, ...)."""
   with open(f"/proc/{pid}/stat") as f:
-    fields = f.read().rsplit(")", 1)[1].split()
-  return (float(fields[11]) + float(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return f.read().rsplit(")", 1)[1].split()
 
 
 def own_cpu_by_process():
@@ -222,14 +222,16 @@ def own_cpu_by_process():
   the logistic regressions run in); only this process where /proc is missing."""
   cpu = {os.getpid(): time.process_time()}
   try:
-    for pid in os.listdir("/proc"):
-      if pid.isdigit() and _parent_pid(pid) == os.getpid():
-        try:
-          cpu[int(pid)] = _process_cpu_seconds(pid)
-        except OSError:  # exited meanwhile
-          pass
+    pids = [pid for pid in os.listdir("/proc") if pid.isdigit()]
   except OSError:
-    pass
+    return cpu
+  for pid in pids:
+    try:
+      fields = _stat_fields(pid)
+    except OSError:  # exited meanwhile
+      continue
+    if int(fields[1]) == os.getpid():
+      cpu[int(pid)] = (float(fields[11]) + float(fields[12])) / os.sysconf("SC_CLK_TCK")
   return cpu
 
 
@@ -238,14 +240,6 @@ def own_cpu_between(before, after):
   exited in between counts nothing (its total is gone with it; loky retires idle workers after
   minutes, so it spent nothing meanwhile), one that started counts from 0."""
   return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-
-
-def _parent_pid(pid):
-  try:
-    with open(f"/proc/{pid}/stat") as f:
-      return int(f.read().rsplit(")", 1)[1].split()[1])
-  except (OSError, ValueError, IndexError):
-    return None
 
 
 def timed(fn, data):
@@ -338,9 +332,9 @@ def format_report(rows, n_jobs, loads, command):
       "DCI and downstream: one run each. *Reference* is the plain sequential loop of "
       "scikit-learn fits of the reference code, computed in the same run; every number it gave "
       "was identical to ours (checked by the script). *CPU* is this process's CPU time (all "
-      "threads and worker processes); *others* is the CPU time other processes on the machine used meanwhile "
-      f"(from /proc/stat): with {nproc} cores, a run can only go parallel in what they leave "
-      "free.",
+      "threads and worker processes); *others* is the CPU time other processes on the machine "
+      f"used meanwhile (from /proc/stat): with {nproc} cores, a run can only go parallel in "
+      "what they leave free.",
       "",
       "| metric | runs | wall (s) | CPU (s) | others (s) | reference wall (s) "
       "| reference CPU (s) | others (s) | speed-up (wall) |",
