@@ -493,6 +493,12 @@ def _p_value(value):
   return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
 
 
+def _spearman_row(first, second, result):
+  """A summary table row: two label cells, then n, the rank correlation and its p-value."""
+  return (f"| {first} | {second} | {result['n']} | {_number(result['spearman_rho'])} | "
+          f"{_p_value(result['p_value'])} |")
+
+
 def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=None):
   """summary.md as a string."""
   lines = [f"# Study {study_name}: summary", ""]
@@ -531,8 +537,7 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
             "| metric | runs | n | Spearman rho | p |", "|---|---|---|---|---|"]
   for metric in metrics:
     for group, result in statistics["spearman"][metric].items():
-      lines.append(f"| {metric} | {group} | {result['n']} | "
-                   f"{_number(result['spearman_rho'])} | {_p_value(result['p_value'])} |")
+      lines.append(_spearman_row(metric, group, result))
 
   if statistics.get("mi_vs_metrics"):
     lines += ["", "## Do the MI measures track disentanglement?", "",
@@ -542,8 +547,7 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
               "| MI measure | metric | n | Spearman rho | p |", "|---|---|---|---|---|"]
     for mi_metric, per_metric in statistics["mi_vs_metrics"].items():
       for metric, result in per_metric.items():
-        lines.append(f"| {mi_metric} | {metric} | {result['n']} | "
-                     f"{_number(result['spearman_rho'])} | {_p_value(result['p_value'])} |")
+        lines.append(_spearman_row(mi_metric, metric, result))
 
   lines += ["", "## Factorized against each other posterior (Mann-Whitney U, two-sided)", "",
             "P(fact > other) is U / (n_fact n_other): the chance that a factorized run scores "
