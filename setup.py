@@ -26,7 +26,10 @@ setuptools.setup(
         "absl-py>=2.1,<3",
         "numpy>=1.26,<3",
         "scipy>=1.13,<2",
-        "scikit-learn>=1.5,<2",
+        # evaluation/metrics/presorted_tree.py replays this version's tree builder (verified at
+        # run time; another version falls back to scikit-learn's own, slower trees).
+        "scikit-learn>=1.9,<1.10",
+        "numba>=0.68,<0.69",
         "h5py>=3.10,<4",
         "pillow>=10,<14",
         "matplotlib>=3.8,<4",

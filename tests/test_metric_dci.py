@@ -1,9 +1,11 @@
 """DCI: the entropy scores on hand-made importance matrices, known-answer codes, and the
-parallel boosted trees giving exactly the sequential numbers."""
+presorted, parallel boosted trees giving exactly the numbers of scikit-learn's plain loop."""
+import contextlib
 from unittest import mock
 
 import numpy as np
 import tensorflow as tf
+from sklearn import ensemble
 
 from evaluation.metrics import dci
 from evaluation.metrics import downstream
@@ -120,37 +122,54 @@ class DciKnownAnswersTest(tf.test.TestCase):
     self.assertAllClose(scores["informativeness_test"], (1 / 3 + 1 / 4 + 1 / 2) / 3, atol=0.07)
 
 
-class ParallelEqualsSequentialTest(tf.test.TestCase):
+class BoostedTreesEqualReferenceTest(tf.test.TestCase):
+  """The presorted, parallel boosted trees against scikit-learn's plain sequential loop."""
 
-  def test_stage_parallel_fit_is_verified_on_this_scikit_learn(self):
-    self.assertTrue(downstream.stage_parallel_is_exact())
+  @staticmethod
+  def _plain_models(codes, factors, seed):
+    return [ensemble.GradientBoostingClassifier(random_state=seed).fit(codes, factors[:, j])
+            for j in range(factors.shape[1])]
 
-  def test_every_strategy_gives_the_sequential_numbers(self):
+  def _assert_same_models(self, expected, actual, codes, msg=None):
+    self.assertLen(actual, len(expected))
+    for a, b in zip(expected, actual):
+      self.assertAllEqual(a.decision_function(codes), b.decision_function(codes), msg=msg)
+      self.assertAllEqual(a.feature_importances_, b.feature_importances_, msg=msg)
+
+  def test_presorted_boosting_is_verified_on_this_scikit_learn(self):
+    self.assertTrue(downstream.presorted_boosting_is_exact())
+
+  def test_every_strategy_gives_the_reference_numbers(self):
     factors, codes = _factors_and_codes(3, num=450, noise=0.3)
-    codes = codes @ _EQUAL_MIX  # mixed codes: every tree splits on several codes
-    expected = dci.dci_from_arrays(codes[:300], factors[:300], codes[300:], factors[300:],
-                                   n_jobs=1, seed=11)
+    codes = (codes @ _EQUAL_MIX).astype(np.float32)  # every tree splits on several codes
+    codes[:150, 1] = codes[150:300, 1]  # exact ties: the builder's introsort path
+    train = codes[:300], factors[:300]
+    plain = self._plain_models(*train, seed=11)
+    expected = dci.scores_from_importance(dci.importance_matrix_of(plain, 3))
+    expected["informativeness_train"] = float(np.mean(downstream.accuracy_per_factor(
+        plain, *train)))
+    expected["informativeness_test"] = float(np.mean(downstream.accuracy_per_factor(
+        plain, codes[300:], factors[300:])))
     # Force each strategy at this small size by lowering its thresholds.
     for patches, strategy, n_jobs in (
+        ({}, "sequential", 1),
         ({"_MIN_POINTS_FOR_STAGE_PARALLEL": 0, "_MIN_FACTOR_SCHEDULE_EFFICIENCY": 2.},
          "per_stage", 3),
         ({"_MIN_POINTS_FOR_STAGE_PARALLEL": 10 ** 9}, "per_factor", 2)):
-      with mock.patch.multiple(downstream, **patches):
+      with mock.patch.multiple(downstream, **patches) if patches else contextlib.nullcontext():
         self.assertEqual(downstream.boosted_trees_strategy(300, [3, 4, 1], n_jobs), strategy)
-        actual = dci.dci_from_arrays(codes[:300], factors[:300], codes[300:], factors[300:],
-                                     n_jobs=n_jobs, seed=11)
+        models = downstream.fit_boosted_trees(*train, seed=11, n_jobs=n_jobs)
+        self._assert_same_models(plain, models, codes, msg=strategy)
+        actual = dci.dci_from_arrays(*train, codes[300:], factors[300:], n_jobs=n_jobs, seed=11)
         self.assertEqual(actual, expected, msg=strategy)
 
-  def test_stage_parallel_models_equal_plain_models(self):
+  def test_plain_models_when_the_builder_cannot_be_verified(self):
     factors, codes = _factors_and_codes(4, num=300, noise=0.3)
     codes = codes @ _EQUAL_MIX
-    plain = downstream.fit_boosted_trees(codes, factors, seed=3, n_jobs=1)
-    with mock.patch.multiple(downstream, _MIN_POINTS_FOR_STAGE_PARALLEL=0,
-                             _MIN_FACTOR_SCHEDULE_EFFICIENCY=2.):
-      parallel = downstream.fit_boosted_trees(codes, factors, seed=3, n_jobs=2)
-    for a, b in zip(plain, parallel):
-      self.assertAllEqual(a.decision_function(codes), b.decision_function(codes))
-      self.assertAllEqual(a.feature_importances_, b.feature_importances_)
+    with mock.patch.object(downstream, "presorted_boosting_is_exact", return_value=False):
+      models = downstream.fit_boosted_trees(codes, factors, seed=3, n_jobs=2)
+    self.assertEqual({type(m) for m in models}, {ensemble.GradientBoostingClassifier})
+    self._assert_same_models(self._plain_models(codes, factors, seed=3), models, codes)
 
   def test_strategy_choice(self):
     dsprites = [3, 6, 40, 32, 32]

@@ -17,8 +17,8 @@ Like the reference, 1e-11 is added to every importance before normalising, so al
 the uniform distribution (score 0) instead of NaN. With a single factor (or a single code) the
 entropy in base 1 is undefined; the score of that row (column) is then 1.
 
-Speed: the boosted trees are fitted in parallel with bit-identical results
-(`downstream.fit_boosted_trees`); `n_jobs=1` is the reference's plain sequential loop.
+Speed: the boosted trees are the reference's bit for bit, built with presorted codes and in
+parallel (`downstream.fit_boosted_trees`); `n_jobs=1` builds them one after another.
 """
 import gin
 import numpy as np
@@ -103,7 +103,7 @@ def dci_from_arrays(codes_train, factors_train, codes_test, factors_test, n_jobs
     codes_train, factors_train: `[N_train, d]`, `[N_train, F]` (factor values are class labels).
     codes_test, factors_test: `[N_test, d]`, `[N_test, F]`.
     n_jobs: threads for the boosted trees (numbers do not depend on it); None or -1 for every
-      CPU, 1 for the reference's sequential loop.
+      CPU.
     seed: random_state of every boosted-tree model.
 
   Returns:

@@ -22,9 +22,10 @@ Registered (and gin-configurable) as `downstream_logistic_regression` and
 
 Speed: the fits are independent per factor (and per class for one-vs-rest), so they run on
 `n_jobs` workers (threads for the trees, processes for logistic regression) with results
-identical to a sequential loop (tested). Boosted trees are the
-expensive part of the whole metric suite (DCI fits the same models); `fit_boosted_trees`
-explains how they are parallelized without changing a single number.
+identical to a sequential loop (tested). Boosted trees are the expensive part of the whole
+metric suite (DCI fits the same models); they are also built from presorted codes
+(`presorted_tree`), and the comment above `_PresortedGradientBoosting` explains how neither
+saving changes a single number.
 """
 import concurrent.futures
 import inspect
@@ -40,9 +41,9 @@ from sklearn import exceptions as sk_exceptions
 from sklearn import linear_model
 from sklearn import model_selection
 from sklearn import multiclass as sk_multiclass
-from sklearn import tree as sk_tree
 from sklearn.ensemble import _gb as sk_gb
 
+from evaluation.metrics import presorted_tree
 from evaluation.metrics import utils
 
 PREDICTORS = ("logistic_regression_cv", "gradient_boosting_classifier")
@@ -62,59 +63,72 @@ def resolve_n_jobs(n_jobs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Boosted trees, parallel and bit-identical to the sequential fit.
+# Boosted trees: presorted, parallel, and bit-identical to scikit-learn's sequential fit.
 #
-# A multi-class GradientBoostingClassifier fits, at every stage, one regression tree per class
-# on the negative gradient computed *before* the stage; the K trees of a stage only share the
-# RandomState, from which every tree's splitter takes exactly one integer when it is built.
-# Handing tree k a copy of that RandomState advanced by k draws therefore reproduces the
-# sequential fit exactly, while the K trees are built concurrently. Tree building runs in
-# compiled code without the GIL, so threads suffice (no process start-up, no copies), and all
-# factors share one pool, which keeps every worker busy even when one factor has 40 classes and
-# another 3: whole factors per worker cannot balance that (dSprites on 2 workers: at best 1.77x,
-# and never more than 113 / 40 = 2.8x however many workers), trees per stage can.
+# Two independent savings, neither of which changes a single number:
+# * every tree comes from `presorted_tree`, which replays scikit-learn's tree builder but sorts
+#   each code once per fit instead of at every node (a boosted model refits thousands of trees
+#   on the same codes);
+# * a multi-class GradientBoostingClassifier fits, at every stage, one regression tree per class
+#   on the negative gradient computed *before* the stage; the K trees of a stage only share the
+#   RandomState, from which every tree takes exactly one integer (its splitter's seed). Drawing
+#   the K seeds in order and then building the K trees concurrently reproduces the sequential
+#   fit. The builder runs without the GIL, so threads suffice (no process start-up, no copies),
+#   and all factors share one pool, which keeps every worker busy even when one factor has 40
+#   classes and another 3: whole factors per worker cannot balance that (dSprites on 2 workers:
+#   at best 1.77x, and never more than 113 / 40 = 2.8x however many workers), trees per stage
+#   can.
 # ---------------------------------------------------------------------------------------------
 
 
-class _StageParallelGradientBoosting(ensemble.GradientBoostingClassifier):
-  """GradientBoostingClassifier whose per-stage trees are built on a shared thread pool."""
+class _PresortedGradientBoosting(ensemble.GradientBoostingClassifier):
+  """GradientBoostingClassifier with presorted trees, built on a thread pool when one is set."""
 
   _tree_pool = None
+  _presorted = None  # (X, presort(X)) of the last X seen
+
+  def _presorted_trees_apply(self, X, sample_weight, X_csc):
+    return (presorted_tree.is_exact() and X_csc is None and isinstance(X, np.ndarray)
+            and X.dtype == np.float32 and X.ndim == 2 and self.subsample == 1.0
+            and isinstance(self.max_depth, int) and self.min_samples_split == 2
+            and self.min_samples_leaf == 1 and self.min_weight_fraction_leaf == 0.0
+            and self.max_features is None and self.max_leaf_nodes is None
+            and self.min_impurity_decrease == 0.0 and self.ccp_alpha == 0.0
+            and np.all(sample_weight == 1.0))
 
   def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
                  X_csc=None, X_csr=None):
-    if (self._tree_pool is None or self.subsample < 1.0 or X_csc is not None
-        or not isinstance(X, np.ndarray)):
+    if not self._presorted_trees_apply(X, sample_weight, X_csc):
       return super()._fit_stage(i, X, y, raw_predictions, sample_weight, sample_mask,
                                 random_state, X_csc=X_csc, X_csr=X_csr)
+    if self._presorted is None or self._presorted[0] is not X:
+      if not np.all(np.isfinite(X)):
+        return super()._fit_stage(i, X, y, raw_predictions, sample_weight, sample_mask,
+                                  random_state, X_csc=X_csc, X_csr=X_csr)
+      self._presorted = (X, presorted_tree.presort(X))
     neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions,
                                         sample_weight=None)
     if neg_gradient.ndim == 1:
       neg_gradient = neg_gradient.reshape((-1, 1))
-    pending = []
-    for k in range(self.n_trees_per_iteration_):
-      tree_random_state = np.random.RandomState()
-      tree_random_state.set_state(random_state.get_state())
-      random_state.randint(0, SEED_BOUND)  # the draw tree k's splitter will make
-      pending.append(self._tree_pool.submit(
+    seeds = [presorted_tree.draw_seed(random_state) for _ in range(self.n_trees_per_iteration_)]
+    if self._tree_pool is None:
+      for k, seed in enumerate(seeds):
+        self._fit_one_tree(i, k, X, y, neg_gradient, raw_predictions, sample_weight,
+                           sample_mask, seed, random_state)
+    else:
+      pending = [self._tree_pool.submit(
           self._fit_one_tree, i, k, X, y, neg_gradient, raw_predictions, sample_weight,
-          sample_mask, tree_random_state))
-    for future in pending:
-      future.result()
+          sample_mask, seed, random_state) for k, seed in enumerate(seeds)]
+      for future in pending:
+        future.result()
     return raw_predictions
 
   def _fit_one_tree(self, i, k, X, y, neg_gradient, raw_predictions, sample_weight, sample_mask,
-                    tree_random_state):
+                    seed, random_state):
+    tree = presorted_tree.build_regression_tree(
+        X, neg_gradient[:, k], self._presorted[1], seed, self.max_depth, random_state)
     # The loss wants the one-vs-rest indicator of class k for the leaf update of tree k.
     target = np.array(y == k, dtype=np.float64) if self._loss.is_multiclass else y
-    tree = sk_tree.DecisionTreeRegressor(
-        criterion="squared_error", splitter="best", max_depth=self.max_depth,
-        min_samples_split=self.min_samples_split, min_samples_leaf=self.min_samples_leaf,
-        min_weight_fraction_leaf=self.min_weight_fraction_leaf,
-        min_impurity_decrease=self.min_impurity_decrease, max_features=self.max_features,
-        max_leaf_nodes=self.max_leaf_nodes, random_state=tree_random_state,
-        ccp_alpha=self.ccp_alpha)
-    tree.fit(X, neg_gradient[:, k], sample_weight=sample_weight, check_input=False)
     # Writes only column k of raw_predictions, so concurrent trees never touch the same memory.
     sk_gb._update_terminal_regions(
         self._loss, tree.tree_, X, target, neg_gradient[:, k], raw_predictions, sample_weight,
@@ -122,42 +136,48 @@ class _StageParallelGradientBoosting(ensemble.GradientBoostingClassifier):
     self.estimators_[i, k] = tree
 
 
-_stage_parallel_verified = None
+_presorted_boosting_verified = None
 
 
-def stage_parallel_is_exact():
-  """True when the stage-parallel fit reproduces scikit-learn's own fit on a small check.
+def presorted_boosting_is_exact():
+  """True when `_PresortedGradientBoosting` reproduces scikit-learn's own fit (sequential and
+  on a thread pool) on small binary and multi-class checks; verified once per process.
 
-  It relies on private scikit-learn internals (`_fit_stage`, `_update_terminal_regions`), so it
-  is verified once per process, on a binary and a multi-class problem; when the check fails
-  (another scikit-learn version) the factors are still fitted in parallel, one plain model each.
+  It relies on private scikit-learn internals (`_fit_stage`, `_update_terminal_regions`, the
+  tree builder replayed by `presorted_tree`); when the check fails (another scikit-learn
+  version) plain scikit-learn models are fitted instead, still one factor per thread.
   """
-  global _stage_parallel_verified
-  if _stage_parallel_verified is None:
-    _stage_parallel_verified = _verify_stage_parallel()
-  return _stage_parallel_verified
+  global _presorted_boosting_verified
+  if _presorted_boosting_verified is None:
+    _presorted_boosting_verified = _verify_presorted_boosting()
+  return _presorted_boosting_verified
 
 
-def _verify_stage_parallel():
+def _verify_presorted_boosting():
   expected = ["self", "i", "X", "y", "raw_predictions", "sample_weight", "sample_mask",
               "random_state", "X_csc", "X_csr"]
   actual = list(inspect.signature(ensemble.GradientBoostingClassifier._fit_stage).parameters)
-  if actual != expected or not hasattr(sk_gb, "_update_terminal_regions"):
+  if (actual != expected or not hasattr(sk_gb, "_update_terminal_regions")
+      or not presorted_tree.is_exact()):
     return False
   check_state = np.random.RandomState(12345)
   codes = check_state.normal(size=(120, 4)).astype(np.float32)
+  codes[:30, 1] = codes[30:60, 1]  # ties
   try:
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
       for num_classes in (2, 4):
         labels = check_state.randint(num_classes, size=120)
         plain = ensemble.GradientBoostingClassifier(n_estimators=4, random_state=7)
         plain.fit(codes, labels)
-        parallel = _StageParallelGradientBoosting(n_estimators=4, random_state=7)
-        parallel._tree_pool = pool
-        parallel.fit(codes, labels)
-        if not (np.array_equal(plain.decision_function(codes), parallel.decision_function(codes))
-                and np.array_equal(plain.feature_importances_, parallel.feature_importances_)):
-          return False
+        for tree_pool in (None, pool):
+          presorted = _PresortedGradientBoosting(n_estimators=4, random_state=7)
+          presorted._tree_pool = tree_pool
+          presorted.fit(codes, labels)
+          if not (np.array_equal(plain.decision_function(codes),
+                                 presorted.decision_function(codes))
+                  and np.array_equal(plain.feature_importances_,
+                                     presorted.feature_importances_)):
+            return False
   except (AttributeError, TypeError):
     return False
   return True
@@ -199,16 +219,24 @@ def boosted_trees_strategy(num_points, costs, n_jobs):
     return "sequential"
   if (num_points < _MIN_POINTS_FOR_STAGE_PARALLEL
       or factor_schedule_efficiency(costs, n_jobs) >= _MIN_FACTOR_SCHEDULE_EFFICIENCY
-      or not stage_parallel_is_exact()):
+      or not presorted_boosting_is_exact()):
     return "per_factor"
   return "per_stage"
+
+
+def _boosted_trees(seed, tree_pool=None):
+  if not presorted_boosting_is_exact():
+    return ensemble.GradientBoostingClassifier(random_state=seed)
+  model = _PresortedGradientBoosting(random_state=seed)
+  model._tree_pool = tree_pool  # pylint: disable=protected-access
+  return model
 
 
 def fit_boosted_trees(codes, factors, seed=0, n_jobs=None):
   """One default `GradientBoostingClassifier(random_state=seed)` per factor.
 
-  With `n_jobs=1` this is the plain sequential loop of the reference code; any other `n_jobs`
-  gives identical models, built on up to `n_jobs` threads: whole factors per thread when that
+  The models are those of the reference's plain sequential loop, bit for bit, built faster:
+  with presorted trees, and on up to `n_jobs` threads: whole factors per thread when that
   balances the work (or the trees are small), else the trees of every boosting stage spread
   over the threads (see `boosted_trees_strategy`).
 
@@ -229,27 +257,20 @@ def fit_boosted_trees(codes, factors, seed=0, n_jobs=None):
   costs = [trees_per_stage(factors[:, j]) for j in range(num_factors)]
   strategy = boosted_trees_strategy(codes.shape[0], costs, n_jobs)
   if strategy == "sequential":
-    return [ensemble.GradientBoostingClassifier(random_state=seed).fit(codes, factors[:, j])
-            for j in range(num_factors)]
+    return [_boosted_trees(seed).fit(codes, factors[:, j]) for j in range(num_factors)]
   # Largest factors first: they are the critical path.
   order = sorted(range(num_factors), key=lambda j: -costs[j])
   if strategy == "per_factor":
     with concurrent.futures.ThreadPoolExecutor(min(n_jobs, num_factors)) as workers:
-      futures = {j: workers.submit(
-          ensemble.GradientBoostingClassifier(random_state=seed).fit, codes, factors[:, j])
+      futures = {j: workers.submit(_boosted_trees(seed).fit, codes, factors[:, j])
                  for j in order}
       return [futures[j].result() for j in range(num_factors)]
   with concurrent.futures.ThreadPoolExecutor(n_jobs) as tree_pool:
-
-    def fit_factor(j):
-      model = _StageParallelGradientBoosting(random_state=seed)
-      model._tree_pool = tree_pool  # pylint: disable=protected-access
-      return model.fit(codes, factors[:, j])
-
     # The drivers only compute gradients, queue trees and wait, so one per factor is cheap and
     # keeps the shared pool fed from every factor at once.
     with concurrent.futures.ThreadPoolExecutor(num_factors) as drivers:
-      futures = {j: drivers.submit(fit_factor, j) for j in order}
+      futures = {j: drivers.submit(_boosted_trees(seed, tree_pool).fit, codes, factors[:, j])
+                 for j in order}
       return [futures[j].result() for j in range(num_factors)]
 
 

@@ -1,0 +1,550 @@
+"""Regression trees identical to scikit-learn's, built without sorting at every node.
+
+The boosted trees of DCI and of the downstream task are the slowest part of the metric suite,
+and about 70% of the time of each scikit-learn tree goes into sorting: at every node, every
+feature's values are copied and sorted again. A boosted model refits thousands of small trees
+on the *same* codes (dSprites: 113 trees per stage, 100 stages, per metric), so here each
+feature is sorted once per fit and the sorted order is handed down the tree by a stable
+partition, which costs one pass instead of a sort.
+
+The trees must equal scikit-learn's bit for bit (the metrics promise the reference's numbers),
+and that constrains more than the splits. Scikit-learn's `DecisionTreeRegressor(
+criterion="squared_error", splitter="best")` (version 1.9) adds targets in the order its
+`samples` array has at that moment, so the rounding of every sum depends on that order, and
+the order is whatever its introsort left behind. This module therefore replays the splitter
+step by step: the same xorshift draws for the feature order, the same bookkeeping of constant
+features, the same forward-or-backward running sums, the same in-place partition of the samples.
+A sort's output is unique when the sorted values have no ties, so for such features the presorted
+order *is* what the introsort would produce; when a node's values for a feature contain exact
+ties, the order inside a tie depends on the introsort's path, and the introsort itself is
+replayed for that feature and node (float32 codes of 10,000 points hold a few such pairs).
+
+Supported: dense float32 inputs without NaN, unit sample weights, `max_depth` set, the other
+tree settings at their defaults -- what `GradientBoostingClassifier()` uses. `is_exact()` checks
+the builder against scikit-learn on small problems with ties and constant features once per
+process; callers fall back to scikit-learn when it fails (another scikit-learn version).
+"""
+import numba
+import numpy as np
+from sklearn import tree as sk_tree
+from sklearn.tree import _tree as sk_tree_module
+
+# Constants of scikit-learn's tree code (sklearn/tree/_partitioner.pxd, _tree.pyx, _utils.pxd).
+_FEATURE_THRESHOLD = np.float32(1e-7)  # a float32 there too: the comparisons run in float32
+_EPSILON = float(np.finfo(np.float64).eps)
+_RAND_R_MAX = 0x7FFFFFFF
+_TREE_LEAF = -1
+_TREE_UNDEFINED = -2
+# Subarrays this short are insertion-sorted by the introsort.
+_INSERTION_SORT_MAX = 15
+
+_jit = numba.njit(nogil=True, cache=True)
+
+
+@_jit
+def _rand_int(low, high, state):
+  """scikit-learn's `rand_int`: low + xorshift32 draw % (high - low); state is int64[1]."""
+  seed = state[0]
+  if seed == 0:
+    seed = 1
+  seed ^= (seed << 13) & 0xFFFFFFFF
+  seed ^= seed >> 17
+  seed ^= (seed << 5) & 0xFFFFFFFF
+  state[0] = seed
+  return low + (seed % (_RAND_R_MAX + 1)) % (high - low)
+
+
+@_jit
+def _swap(values, indices, i, j):
+  values[i], values[j] = values[j], values[i]
+  indices[i], indices[j] = indices[j], indices[i]
+
+
+@_jit
+def _sift_down(values, indices, lo, start, end):
+  root = start
+  while True:
+    child = 2 * root + 1
+    largest = root
+    if child < end and values[lo + largest] < values[lo + child]:
+      largest = child
+    if child + 1 < end and values[lo + largest] < values[lo + child + 1]:
+      largest = child + 1
+    if largest == root:
+      return
+    _swap(values, indices, lo + root, lo + largest)
+    root = largest
+
+
+@_jit
+def _heapsort(values, indices, lo, n):
+  start = (n - 2) // 2
+  while True:
+    _sift_down(values, indices, lo, start, n)
+    if start == 0:
+      break
+    start -= 1
+  end = n - 1
+  while end > 0:
+    _swap(values, indices, lo, lo + end)
+    _sift_down(values, indices, lo, 0, end)
+    end -= 1
+
+
+@_jit
+def _insertion_sort(values, indices, lo, n):
+  for i in range(1, n):
+    value = values[lo + i]
+    index = indices[lo + i]
+    j = i
+    while j > 0 and values[lo + j - 1] > value:
+      values[lo + j] = values[lo + j - 1]
+      indices[lo + j] = indices[lo + j - 1]
+      j -= 1
+    values[lo + j] = value
+    indices[lo + j] = index
+
+
+@_jit
+def _median_of_three(values, lo, n):
+  a, b, c = values[lo], values[lo + n // 2], values[lo + n - 1]
+  if a < b:
+    if b < c:
+      return b
+    if a < c:
+      return c
+    return a
+  if b < c:
+    if a < c:
+      return a
+    return c
+  return b
+
+
+@_jit
+def _introsort(values, indices, lo, n):
+  """The three-way-partition introsort of scikit-learn's `simultaneous_sort`, same swaps.
+
+  The subarrays left of each pivot are kept on an explicit stack instead of recursion; they are
+  disjoint, so the order they are finished in does not change the result.
+  """
+  if n <= 1:
+    return
+  depth = 0
+  m = n
+  while m > 1:
+    depth += 1
+    m >>= 1
+  # A task with depth budget k pushes at most k tasks, each with a smaller budget.
+  budget = 2 * depth + 1
+  stack_lo = np.empty(budget * (budget + 1) // 2 + 1, dtype=np.int64)
+  stack_n = np.empty_like(stack_lo)
+  stack_depth = np.empty_like(stack_lo)
+  stack_lo[0], stack_n[0], stack_depth[0] = lo, n, 2 * depth  # maxd = 2 floor(log2 n)
+  top = 1
+  while top > 0:
+    top -= 1
+    lo, n, max_depth = stack_lo[top], stack_n[top], stack_depth[top]
+    finished = False
+    while n > _INSERTION_SORT_MAX:
+      if max_depth <= 0:
+        _heapsort(values, indices, lo, n)
+        finished = True
+        break
+      max_depth -= 1
+      pivot = _median_of_three(values, lo, n)
+      i = 0
+      left = 0
+      right = n
+      while i < right:
+        if values[lo + i] < pivot:
+          _swap(values, indices, lo + i, lo + left)
+          i += 1
+          left += 1
+        elif values[lo + i] > pivot:
+          right -= 1
+          _swap(values, indices, lo + i, lo + right)
+        else:
+          i += 1
+      stack_lo[top], stack_n[top], stack_depth[top] = lo, left, max_depth
+      top += 1
+      lo += right
+      n -= right
+    if not finished:
+      _insertion_sort(values, indices, lo, n)
+
+
+@_jit
+def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
+  """Grows one tree exactly like scikit-learn's depth-first builder and best splitter.
+
+  Args:
+    x: float32 `[n, d]`, no NaN.
+    y: float64 `[n]` targets (unit sample weights).
+    presorted_indices: int64 `[d, n]`, row f = argsort of x[:, f] (any order within ties).
+    presorted_values: float32 `[d, n]`, row f = x[presorted_indices[f], f].
+    seed: the splitter's xorshift state (the draw from the tree's RandomState).
+    max_depth: >= 0.
+
+  Returns:
+    node arrays (children, feature, threshold, impurity, counts, missing-go-left, value),
+    node count and depth reached.
+  """
+  n, d = x.shape
+  capacity = 2 ** (max_depth + 1) - 1
+  left_child = np.full(capacity, _TREE_LEAF, dtype=np.int64)
+  right_child = np.full(capacity, _TREE_LEAF, dtype=np.int64)
+  feature = np.full(capacity, _TREE_UNDEFINED, dtype=np.int64)
+  threshold = np.full(capacity, float(_TREE_UNDEFINED), dtype=np.float64)
+  impurity_out = np.zeros(capacity, dtype=np.float64)
+  node_samples = np.zeros(capacity, dtype=np.int64)
+  node_weight = np.zeros(capacity, dtype=np.float64)
+  missing_left = np.zeros(capacity, dtype=np.uint8)
+  value = np.zeros(capacity, dtype=np.float64)
+
+  state = np.array([seed], dtype=np.int64)
+  samples = np.arange(n)
+  features = np.arange(d)
+  constant_features = np.empty(d, dtype=np.int64)
+  sorted_idx = presorted_indices.copy()
+  sorted_val = presorted_values.copy()
+  feature_values = np.empty(n, dtype=np.float32)
+  buffer_idx = np.empty(n, dtype=np.int64)
+  buffer_val = np.empty(n, dtype=np.float32)
+  goes_left = np.zeros(n, dtype=np.bool_)
+  weighted_n_samples = 0.0
+  for _ in range(n):
+    weighted_n_samples += 1.0
+
+  stack_size = 2 * max_depth + 2
+  st_start = np.empty(stack_size, dtype=np.int64)
+  st_end = np.empty(stack_size, dtype=np.int64)
+  st_depth = np.empty(stack_size, dtype=np.int64)
+  st_parent = np.empty(stack_size, dtype=np.int64)
+  st_is_left = np.empty(stack_size, dtype=np.bool_)
+  st_impurity = np.empty(stack_size, dtype=np.float64)
+  st_constants = np.empty(stack_size, dtype=np.int64)
+  st_start[0], st_end[0], st_depth[0], st_parent[0] = 0, n, 0, _TREE_UNDEFINED
+  st_is_left[0], st_impurity[0], st_constants[0] = False, np.inf, 0
+  top = 1
+  node_count = 0
+  depth_seen = -1
+  first = True
+
+  while top > 0:
+    top -= 1
+    start, end, depth = st_start[top], st_end[top], st_depth[top]
+    parent, is_left = st_parent[top], st_is_left[top]
+    impurity, n_known_constants = st_impurity[top], st_constants[top]
+    n_node = end - start
+
+    # Criterion.init, in the current order of `samples`.
+    sum_total = 0.0
+    sq_sum_total = 0.0
+    weighted_n_node = 0.0
+    for p in range(start, end):
+      target = y[samples[p]]
+      sum_total += target
+      sq_sum_total += target * target
+      weighted_n_node += 1.0
+
+    is_leaf = depth >= max_depth or n_node < 2
+    if first:
+      mean = sum_total / weighted_n_node
+      impurity = sq_sum_total / weighted_n_node - mean * mean
+      first = False
+    is_leaf = is_leaf or impurity <= _EPSILON
+
+    best_pos = end
+    best_feature = 0
+    best_threshold = 0.0
+    best_missing_left = False
+    impurity_left = np.inf
+    impurity_right = np.inf
+    n_total_constants = n_known_constants
+    if not is_leaf:
+      # ---- BestSplitter.node_split ----
+      f_i = d
+      n_visited = 0
+      n_found_constants = 0
+      n_drawn_constants = 0
+      best_proxy = -np.inf
+      # -1: samples[start:end] holds the true order; f: it equals sorted_idx[f, start:end].
+      order_of = -1
+      while f_i > n_total_constants and (
+          n_visited < d or n_visited <= n_found_constants + n_drawn_constants):
+        n_visited += 1
+        f_j = _rand_int(n_drawn_constants, f_i - n_found_constants, state)
+        if f_j < n_known_constants:
+          features[n_drawn_constants], features[f_j] = features[f_j], features[n_drawn_constants]
+          n_drawn_constants += 1
+          continue
+        f_j += n_found_constants
+        f = features[f_j]
+
+        has_ties = False
+        for p in range(start + 1, end):
+          if sorted_val[f, p] == sorted_val[f, p - 1]:
+            has_ties = True
+            break
+        if has_ties:
+          if order_of >= 0:
+            samples[start:end] = sorted_idx[order_of, start:end]
+          for p in range(start, end):
+            feature_values[p] = x[samples[p], f]
+          _introsort(feature_values, samples, start, n_node)
+          order_of = -1
+          cur_idx = samples
+          cur_val = feature_values
+        else:
+          order_of = f
+          cur_idx = sorted_idx[f]
+          cur_val = sorted_val[f]
+
+        if cur_val[end - 1] <= cur_val[start] + _FEATURE_THRESHOLD:
+          features[f_j], features[n_total_constants] = features[n_total_constants], features[f_j]
+          n_found_constants += 1
+          n_total_constants += 1
+          continue
+        f_i -= 1
+        features[f_i], features[f_j] = features[f_j], features[f_i]
+
+        # Criterion.reset, then every split position with the running sums of Criterion.update.
+        sum_left = 0.0
+        weighted_left = 0.0
+        pos = start
+        p = start
+        while p < end:
+          p += 1
+          while p < end and cur_val[p] <= cur_val[p - 1] + _FEATURE_THRESHOLD:
+            p += 1
+          if p == end:
+            continue
+          if p - pos <= end - p:
+            for q in range(pos, p):
+              sum_left += y[cur_idx[q]]
+              weighted_left += 1.0
+          else:
+            sum_left = sum_total
+            weighted_left = weighted_n_node
+            for q in range(end - 1, p - 1, -1):
+              sum_left -= y[cur_idx[q]]
+              weighted_left -= 1.0
+          weighted_right = weighted_n_node - weighted_left
+          sum_right = sum_total - sum_left
+          pos = p
+          proxy = sum_left * sum_left / weighted_left + sum_right * sum_right / weighted_right
+          if proxy > best_proxy:
+            best_proxy = proxy
+            best_pos = p
+            best_feature = f
+            best_threshold = np.float64(cur_val[p - 1]) / 2.0 + np.float64(cur_val[p]) / 2.0
+            best_missing_left = (p - start) > (end - p)
+
+      if best_pos < end:
+        if order_of >= 0:
+          samples[start:end] = sorted_idx[order_of, start:end]
+        # partition_samples_final: the same swaps.
+        lo = start
+        hi = end
+        while lo < hi:
+          if np.float64(x[samples[lo], best_feature]) <= best_threshold:
+            lo += 1
+          else:
+            hi -= 1
+            samples[lo], samples[hi] = samples[hi], samples[lo]
+        # reset(), update(best_pos), children_impurity(), impurity_improvement().
+        if best_pos - start <= end - best_pos:
+          sum_left = 0.0
+          weighted_left = 0.0
+          for q in range(start, best_pos):
+            sum_left += y[samples[q]]
+            weighted_left += 1.0
+        else:
+          sum_left = sum_total
+          weighted_left = weighted_n_node
+          for q in range(end - 1, best_pos - 1, -1):
+            sum_left -= y[samples[q]]
+            weighted_left -= 1.0
+        weighted_right = weighted_n_node - weighted_left
+        sum_right = sum_total - sum_left
+        sq_sum_left = 0.0
+        for q in range(start, best_pos):
+          target = y[samples[q]]
+          sq_sum_left += target * target
+        sq_sum_right = sq_sum_total - sq_sum_left
+        mean_left = sum_left / weighted_left
+        mean_right = sum_right / weighted_right
+        impurity_left = sq_sum_left / weighted_left - mean_left * mean_left
+        impurity_right = sq_sum_right / weighted_right - mean_right * mean_right
+        improvement = (weighted_n_node / weighted_n_samples) * (
+            impurity - (weighted_right / weighted_n_node * impurity_right)
+            - (weighted_left / weighted_n_node * impurity_left))
+        is_leaf = improvement + _EPSILON < 0.0
+
+      # Constant features found here stay known to the descendants, in this order.
+      features[:n_known_constants] = constant_features[:n_known_constants]
+      constant_features[n_known_constants:n_known_constants + n_found_constants] = (
+          features[n_known_constants:n_known_constants + n_found_constants])
+      is_leaf = is_leaf or best_pos >= end
+
+    # Tree._add_node
+    node_id = node_count
+    node_count += 1
+    if depth > depth_seen:
+      depth_seen = depth
+    impurity_out[node_id] = impurity
+    node_samples[node_id] = n_node
+    node_weight[node_id] = weighted_n_node
+    if parent != _TREE_UNDEFINED:
+      if is_left:
+        left_child[parent] = node_id
+      else:
+        right_child[parent] = node_id
+    if not is_leaf:
+      feature[node_id] = best_feature
+      threshold[node_id] = best_threshold
+      missing_left[node_id] = best_missing_left
+    value[node_id] = sum_total / weighted_n_node
+
+    if not is_leaf:
+      if depth + 1 < max_depth:
+        # The children's samples, each feature still sorted: a stable partition per feature.
+        for q in range(start, best_pos):
+          goes_left[samples[q]] = True
+        for q in range(best_pos, end):
+          goes_left[samples[q]] = False
+        for f in range(d):
+          n_left = 0
+          n_right = 0
+          for q in range(start, end):
+            s = sorted_idx[f, q]
+            if goes_left[s]:
+              sorted_idx[f, start + n_left] = s
+              sorted_val[f, start + n_left] = sorted_val[f, q]
+              n_left += 1
+            else:
+              buffer_idx[n_right] = s
+              buffer_val[n_right] = sorted_val[f, q]
+              n_right += 1
+          sorted_idx[f, best_pos:end] = buffer_idx[:n_right]
+          sorted_val[f, best_pos:end] = buffer_val[:n_right]
+      for child_start, child_end, child_left, child_impurity in (
+          (best_pos, end, False, impurity_right), (start, best_pos, True, impurity_left)):
+        st_start[top], st_end[top], st_depth[top] = child_start, child_end, depth + 1
+        st_parent[top], st_is_left[top] = node_id, child_left
+        st_impurity[top], st_constants[top] = child_impurity, n_total_constants
+        top += 1
+
+  return (left_child, right_child, feature, threshold, impurity_out, node_samples, node_weight,
+          missing_left, value, node_count, depth_seen)
+
+
+def presort(x):
+  """(indices int64 `[d, n]`, values float32 `[d, n]`): each column of float32 `x` sorted."""
+  x = np.asarray(x, dtype=np.float32)
+  indices = np.argsort(x, axis=0, kind="stable").T.copy()
+  values = np.take_along_axis(x, indices.T, axis=0).T.copy()
+  return indices.astype(np.int64, copy=False), values
+
+
+def _as_sklearn_tree(n_features, arrays):
+  (left, right, feature, threshold, impurity, n_samples, weight, missing_left, value,
+   node_count, depth_seen) = arrays
+  nodes = np.zeros(node_count, dtype=sk_tree_module.NODE_DTYPE)
+  nodes["left_child"] = left[:node_count]
+  nodes["right_child"] = right[:node_count]
+  nodes["feature"] = feature[:node_count]
+  nodes["threshold"] = threshold[:node_count]
+  nodes["impurity"] = impurity[:node_count]
+  nodes["n_node_samples"] = n_samples[:node_count]
+  nodes["weighted_n_node_samples"] = weight[:node_count]
+  nodes["missing_go_to_left"] = missing_left[:node_count]
+  tree = sk_tree_module.Tree(n_features, np.array([1], dtype=np.intp), 1)
+  tree.__setstate__({"max_depth": int(depth_seen), "node_count": int(node_count), "nodes": nodes,
+                     "values": value[:node_count].reshape(-1, 1, 1).copy()})
+  return tree
+
+
+def draw_seed(random_state):
+  """The one draw a scikit-learn tree's splitter takes from its RandomState."""
+  return int(random_state.randint(0, _RAND_R_MAX))
+
+
+def build_regression_tree(x, y, presorted, seed, max_depth=3, random_state=None):
+  """A fitted `DecisionTreeRegressor(max_depth=max_depth, random_state=random_state)`.
+
+  The same tree as scikit-learn's `fit(x, y, sample_weight=ones)` when its splitter draws
+  `seed` (see `draw_seed`).
+
+  Args:
+    x: float32 `[n, d]` without NaN (not checked here: callers validate once per fit).
+    y: float64 `[n]`.
+    presorted: `presort(x)`.
+    seed: the splitter's seed.
+    max_depth: int.
+    random_state: only stored as the regressor's parameter, as scikit-learn does.
+  """
+  arrays = _build(x, np.ascontiguousarray(y, dtype=np.float64), presorted[0], presorted[1],
+                  seed, int(max_depth))
+  regressor = sk_tree.DecisionTreeRegressor(criterion="squared_error", max_depth=max_depth,
+                                            random_state=random_state)
+  regressor.n_features_in_ = x.shape[1]
+  regressor.n_outputs_ = 1
+  regressor.max_features_ = x.shape[1]
+  regressor.tree_ = _as_sklearn_tree(x.shape[1], arrays)
+  return regressor
+
+
+def trees_equal(a, b):
+  """True when two fitted scikit-learn trees have the same nodes and values, bit for bit."""
+  state_a, state_b = a.tree_.__getstate__(), b.tree_.__getstate__()
+  return (state_a["node_count"] == state_b["node_count"]
+          and state_a["max_depth"] == state_b["max_depth"]
+          and np.array_equal(state_a["nodes"], state_b["nodes"])
+          and np.array_equal(state_a["values"], state_b["values"]))
+
+
+_exact = None
+
+
+def is_exact():
+  """True when this builder reproduces scikit-learn's trees here (checked once per process).
+
+  The check problems have continuous codes with float32 ties, a constant code, a code with few
+  values and a node that becomes pure, so every path of the builder runs.
+  """
+  global _exact
+  if _exact is None:
+    _exact = _check_against_sklearn()
+  return _exact
+
+
+def check_problems():
+  """(x, y, max_depth) problems that exercise every path of the builder."""
+  rng = np.random.RandomState(2024)
+  problems = []
+  continuous = rng.normal(size=(600, 5)).astype(np.float32)
+  continuous[rng.randint(600, size=40), 1] = continuous[0, 1]  # exact ties
+  continuous[:, 3] = 0.5  # constant
+  continuous[:, 4] = rng.randint(4, size=600)  # few values
+  problems.append((continuous, rng.normal(size=600), 3))
+  problems.append((continuous, (continuous[:, 4] > 1).astype(np.float64), 4))  # pure nodes
+  problems.append((rng.randint(3, size=(50, 3)).astype(np.float32), rng.normal(size=50), 5))
+  problems.append((rng.normal(size=(7, 2)).astype(np.float32), rng.normal(size=7), 3))
+  return problems
+
+
+def _check_against_sklearn():
+  try:
+    for index, (x, y, max_depth) in enumerate(check_problems()):
+      expected = sk_tree.DecisionTreeRegressor(
+          criterion="squared_error", max_depth=max_depth, random_state=index).fit(
+              x, y, sample_weight=np.ones(len(y)))
+      actual = build_regression_tree(x, y, presort(x), draw_seed(np.random.RandomState(index)),
+                                     max_depth)
+      if not trees_equal(expected, actual):
+        return False
+  except (AttributeError, TypeError, ValueError, KeyError):
+    return False
+  return True
