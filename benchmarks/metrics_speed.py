@@ -366,9 +366,10 @@ def format_report(rows, n_jobs, loads, command):
       "`evaluation/metrics/presorted_tree.py` sorts each code once per fit and hands the order "
       "down the tree by stable partitions, replaying everything else of scikit-learn's builder "
       "step by step (feature draws, running sums in the same order, the same swaps), so the "
-      "trees are identical bit for bit; where a node's codes hold exact ties, whose order only "
-      "scikit-learn's introsort determines, it replays that introsort for that node and code. "
-      "This cuts the CPU work (the CPU columns).",
+      "trees are identical bit for bit. Inside exact ties only scikit-learn's introsort "
+      "determines the order, and so the rounding of the sums; the builder checks each tied pair "
+      "and replays the introsorts of a node only where the order matters. This cuts the CPU "
+      "work (the CPU columns).",
       "* The trees of one stage only depend on the previous stages and on one seed each from "
       "the model's RandomState, so they are built concurrently on a thread pool shared by all "
       "factors (`evaluation/metrics/downstream.py`); the builder runs without the GIL. Whole "

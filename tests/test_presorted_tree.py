@@ -89,6 +89,22 @@ class PresortedTreeTest(tf.test.TestCase):
     self.assertAllEqual(values, np.sort(original))
     self.assertAllEqual(original[indices], values)
 
+  def test_running_sum_flags_ties_whose_order_changes_the_rounding(self):
+    y = np.array([0.2, 0.35, 2.0, 3.0, 4.0])
+    idx = np.arange(5, dtype=np.int64)
+    tied = np.array([5., 5., 6., 6., 7.], dtype=np.float32)
+    # (0.1 + 0.2) + 0.35 = 0.65 but (0.1 + 0.35) + 0.2 = 0.6499999999999999.
+    self.assertEqual(presorted_tree._add_run(0.1, y, idx, tied, 0, 2, 1, True)[1], -1)
+    self.assertEqual(presorted_tree._add_run(0.1, y, idx, tied, 0, 2, 1, False),
+                     (0.65, 2))
+    # Whole numbers round the same either way: the pair is accepted.
+    self.assertEqual(presorted_tree._add_run(1.0, y, idx, tied, 2, 5, 1, True), (10.0, 3))
+    # Backwards (scikit-learn's reverse update): subtracts, last index first.
+    self.assertEqual(presorted_tree._add_run(10.0, y, idx, tied, 4, 1, -1, True), (1.0, 3))
+    # Three equal values are never taken on trust.
+    three = np.array([1., 1., 1., 2., 3.], dtype=np.float32)
+    self.assertEqual(presorted_tree._add_run(0.0, y, idx, three, 0, 3, 1, True)[1], -1)
+
   def test_xorshift_known_answers(self):
     # scikit-learn's our_rand_r from state 1: 1 ^ (1 << 13) = 8193, then >> 17 changes
     # nothing, then 8193 ^ (8193 << 5) = 270369.

@@ -14,10 +14,14 @@ criterion="squared_error", splitter="best")` (version 1.9) adds targets in the o
 the order is whatever its introsort left behind. This module therefore replays the splitter
 step by step: the same xorshift draws for the feature order, the same bookkeeping of constant
 features, the same forward-or-backward running sums, the same in-place partition of the samples.
+
 A sort's output is unique when the sorted values have no ties, so for such features the presorted
-order *is* what the introsort would produce; when a node's values for a feature contain exact
-ties, the order inside a tie depends on the introsort's path, and the introsort itself is
-replayed for that feature and node (float32 codes of 10,000 points hold a few such pairs).
+order *is* what the introsort would produce. Inside exact ties (float32 codes of 10,000 points
+hold a few pairs per code) the order depends on the introsort's path, but it rarely matters: a
+pair of tied targets added in either order usually rounds the same, which the scan checks
+pair by pair. Only when it does not, when three or more values tie, or when the node is split
+after sorting by a code with ties last (the order then carries on into the children), are the
+introsorts since the last known order replayed for that node.
 
 Supported: dense float32 inputs without NaN, unit sample weights, `max_depth` set, the other
 tree settings at their defaults -- what `GradientBoostingClassifier()` uses. `is_exact()` checks
@@ -175,6 +179,96 @@ def _introsort(values, indices, lo, n):
 
 
 @_jit
+def _replay_sorts(x, samples, sorted_idx, order_of, pending, n_pending, feature_values, start,
+                  end):
+  """Brings samples[start:end] into scikit-learn's order (see `_build`'s order_of, pending);
+  feature_values[start:end] then holds the last pending feature's values in that order."""
+  if order_of >= 0:
+    samples[start:end] = sorted_idx[order_of, start:end]
+  for k in range(n_pending):
+    f = pending[k]
+    for p in range(start, end):
+      feature_values[p] = x[samples[p], f]
+    _introsort(feature_values, samples, start, end - start)
+
+
+@_jit
+def _add_run(total, y, idx, val, first, stop, step, check_ties):
+  """total + (step 1) or - (step -1) y[idx[q]] for q from `first` towards `stop`, one at a time
+  as scikit-learn's Criterion.update does -> (total, number of terms).
+
+  With check_ties, idx's order inside runs of equal `val` may differ from scikit-learn's: a pair
+  of equal values must round the same in both orders, else the number of terms is -1 (the
+  caller needs the true order); three or more equal values always give -1.
+  """
+  sign = 1.0 if step > 0 else -1.0
+  terms = 0
+  q = first
+  while q != stop:
+    if check_ties and q + step != stop and val[q + step] == val[q]:
+      if q + 2 * step != stop and val[q + 2 * step] == val[q]:
+        return total, -1
+      a = sign * y[idx[q]]
+      b = sign * y[idx[q + step]]
+      one_way = (total + a) + b
+      if one_way != (total + b) + a:
+        return total, -1
+      total = one_way
+      terms += 2
+      q += 2 * step
+    else:
+      total += sign * y[idx[q]]
+      terms += 1
+      q += step
+  return total, terms
+
+
+@_jit
+def _best_split_of_feature(idx, val, y, start, end, sum_total, weighted_n_node, best_proxy,
+                           check_ties):
+  """scikit-learn's scan of one sorted feature (Criterion.reset, next_p, update, proxy).
+
+  Returns (found, proxy, pos, threshold, missing_go_to_left): found 1 when a split beats
+  best_proxy, 0 when none does, -1 when check_ties finds a sum that depends on the order inside
+  a tie (see `_add_run`).
+  """
+  found = 0
+  best_pos = end
+  best_threshold = 0.0
+  best_missing_left = False
+  sum_left = 0.0
+  weighted_left = 0.0
+  pos = start
+  p = start
+  while p < end:
+    p += 1
+    while p < end and val[p] <= val[p - 1] + _FEATURE_THRESHOLD:
+      p += 1
+    if p == end:
+      continue
+    # Counts are whole numbers, exact in float64 whichever way they are summed.
+    if p - pos <= end - p:
+      sum_left, terms = _add_run(sum_left, y, idx, val, pos, p, 1, check_ties)
+      weighted_left += terms
+    else:
+      sum_left, terms = _add_run(sum_total, y, idx, val, end - 1, p - 1, -1, check_ties)
+      weighted_left = weighted_n_node - terms
+    if terms < 0:
+      return -1, best_proxy, best_pos, best_threshold, best_missing_left
+    weighted_right = weighted_n_node - weighted_left
+    sum_right = sum_total - sum_left
+    pos = p
+    proxy = sum_left * sum_left / weighted_left + sum_right * sum_right / weighted_right
+    if proxy > best_proxy:
+      found = 1
+      best_proxy = proxy
+      best_pos = p
+      best_threshold = np.float64(val[p - 1]) / 2.0 + np.float64(val[p]) / 2.0
+      best_missing_left = (p - start) > (end - p)
+  return found, best_proxy, best_pos, best_threshold, best_missing_left
+
+
+@_jit
 def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
   """Grows one tree exactly like scikit-learn's depth-first builder and best splitter.
 
@@ -212,6 +306,7 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
   buffer_idx = np.empty(n, dtype=np.int64)
   buffer_val = np.empty(n, dtype=np.float32)
   goes_left = np.zeros(n, dtype=np.bool_)
+  pending = np.empty(d, dtype=np.int64)
   weighted_n_samples = 0.0
   for _ in range(n):
     weighted_n_samples += 1.0
@@ -269,8 +364,10 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
       n_found_constants = 0
       n_drawn_constants = 0
       best_proxy = -np.inf
-      # -1: samples[start:end] holds the true order; f: it equals sorted_idx[f, start:end].
+      # scikit-learn's order of samples[start:end] right now: sorted_idx[order_of, start:end]
+      # (-1: samples[start:end] itself), then sorted by each of pending[:n_pending] in turn.
       order_of = -1
+      n_pending = 0
       while f_i > n_total_constants and (
           n_visited < d or n_visited <= n_found_constants + n_drawn_constants):
         n_visited += 1
@@ -288,20 +385,15 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
             has_ties = True
             break
         if has_ties:
-          if order_of >= 0:
-            samples[start:end] = sorted_idx[order_of, start:end]
-          for p in range(start, end):
-            feature_values[p] = x[samples[p], f]
-          _introsort(feature_values, samples, start, n_node)
-          order_of = -1
-          cur_idx = samples
-          cur_val = feature_values
+          # scikit-learn's order inside the ties is not known yet; it is only worked out (by
+          # replaying the introsorts since the last known order) if a sum depends on it.
+          pending[n_pending] = f
+          n_pending += 1
         else:
           order_of = f
-          cur_idx = sorted_idx[f]
-          cur_val = sorted_val[f]
+          n_pending = 0
 
-        if cur_val[end - 1] <= cur_val[start] + _FEATURE_THRESHOLD:
+        if sorted_val[f, end - 1] <= sorted_val[f, start] + _FEATURE_THRESHOLD:
           features[f_j], features[n_total_constants] = features[n_total_constants], features[f_j]
           n_found_constants += 1
           n_total_constants += 1
@@ -309,41 +401,25 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
         f_i -= 1
         features[f_i], features[f_j] = features[f_j], features[f_i]
 
-        # Criterion.reset, then every split position with the running sums of Criterion.update.
-        sum_left = 0.0
-        weighted_left = 0.0
-        pos = start
-        p = start
-        while p < end:
-          p += 1
-          while p < end and cur_val[p] <= cur_val[p - 1] + _FEATURE_THRESHOLD:
-            p += 1
-          if p == end:
-            continue
-          if p - pos <= end - p:
-            for q in range(pos, p):
-              sum_left += y[cur_idx[q]]
-              weighted_left += 1.0
-          else:
-            sum_left = sum_total
-            weighted_left = weighted_n_node
-            for q in range(end - 1, p - 1, -1):
-              sum_left -= y[cur_idx[q]]
-              weighted_left -= 1.0
-          weighted_right = weighted_n_node - weighted_left
-          sum_right = sum_total - sum_left
-          pos = p
-          proxy = sum_left * sum_left / weighted_left + sum_right * sum_right / weighted_right
-          if proxy > best_proxy:
-            best_proxy = proxy
-            best_pos = p
-            best_feature = f
-            best_threshold = np.float64(cur_val[p - 1]) / 2.0 + np.float64(cur_val[p]) / 2.0
-            best_missing_left = (p - start) > (end - p)
+        found, proxy, split_pos, split_threshold, split_missing_left = _best_split_of_feature(
+            sorted_idx[f], sorted_val[f], y, start, end, sum_total, weighted_n_node, best_proxy,
+            has_ties)
+        if found < 0:
+          # A sum over a tie depends on the order inside it: replay the sorts.
+          _replay_sorts(x, samples, sorted_idx, order_of, pending, n_pending, feature_values,
+                        start, end)
+          order_of = -1
+          n_pending = 0
+          found, proxy, split_pos, split_threshold, split_missing_left = _best_split_of_feature(
+              samples, feature_values, y, start, end, sum_total, weighted_n_node, best_proxy,
+              False)
+        if found > 0:
+          best_proxy, best_pos, best_threshold = proxy, split_pos, split_threshold
+          best_feature, best_missing_left = f, split_missing_left
 
       if best_pos < end:
-        if order_of >= 0:
-          samples[start:end] = sorted_idx[order_of, start:end]
+        _replay_sorts(x, samples, sorted_idx, order_of, pending, n_pending, feature_values,
+                      start, end)
         # partition_samples_final: the same swaps.
         lo = start
         hi = end
