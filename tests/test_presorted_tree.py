@@ -48,6 +48,15 @@ class PresortedTreeTest(tf.test.TestCase):
                       msg=f"trial {trial}: {kind}, n={n}, d={d}, max_depth={max_depth}")
       self.assertAllEqual(expected.predict(x), actual.predict(x))
 
+  def test_deep_tree_grows_to_pure_leaves(self):
+    rng = np.random.RandomState(3)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = rng.normal(size=200)
+    expected = _sklearn_tree(x, y, 30, 5)
+    actual = _presorted_tree(x, y, 30, 5)
+    self.assertTrue(presorted_tree.trees_equal(expected, actual))
+    self.assertEqual(actual.tree_.node_count, 399)  # one leaf per point
+
   def test_trees_differ_when_the_seed_differs(self):
     # Many exactly tied splits, so the feature order (from the seed) decides: the comparison in
     # the test above is sharp enough to notice a wrong draw.

@@ -285,7 +285,8 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
     node count and depth reached.
   """
   n, d = x.shape
-  capacity = 2 ** (max_depth + 1) - 1
+  # A binary tree of depth max_depth, or one with n leaves at most.
+  capacity = min(2 ** (min(max_depth, 40) + 1) - 1, 2 * n - 1)
   left_child = np.full(capacity, _TREE_LEAF, dtype=np.int64)
   right_child = np.full(capacity, _TREE_LEAF, dtype=np.int64)
   feature = np.full(capacity, _TREE_UNDEFINED, dtype=np.int64)
