@@ -96,6 +96,14 @@ class _PresortedGradientBoosting(ensemble.GradientBoostingClassifier):
             and self.min_impurity_decrease == 0.0 and self.ccp_alpha == 0.0
             and np.all(sample_weight == 1.0))
 
+  def fit(self, X, y, sample_weight=None, monitor=None):
+    try:
+      return super().fit(X, y, sample_weight=sample_weight, monitor=monitor)
+    finally:
+      # The fitted model keeps neither the sorted codes nor the (finished) pool.
+      self._presorted = None
+      self._tree_pool = None
+
   def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
                  X_csc=None, X_csr=None):
     if not self._presorted_trees_apply(X, sample_weight, X_csc):
