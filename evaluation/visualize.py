@@ -48,16 +48,21 @@ class VisualModel:
     observation_shape: (H, W, C) or (D,) for vector data.
     ground_truth_data: the data set the model was trained on (a zoo GroundTruthData).
     description: where the model came from, for titles and the index.
+    code_prior: the prior over the codes, "normal" (N(0, I)) or "uniform" (an InfoGAN's
+      Uniform(-sqrt 3, sqrt 3) codes).
   """
 
   def __init__(self, posterior_fn, decode_mean_fn, latent_dim, observation_shape,
-               ground_truth_data, description):
+               ground_truth_data, description, code_prior="normal"):
     self._posterior_fn = posterior_fn
     self._decode_mean_fn = decode_mean_fn
     self.latent_dim = int(latent_dim)
     self.observation_shape = tuple(observation_shape)
     self.ground_truth_data = ground_truth_data
     self.description = description
+    if code_prior not in ("normal", "uniform"):
+      raise ValueError(f"code_prior: expected 'normal' or 'uniform', got {code_prior!r}")
+    self.code_prior = code_prior
 
   def posterior(self, images):
     """(mean [B, d], covariance [B, d, d]) as float64 numpy arrays."""
@@ -83,7 +88,12 @@ class VisualModel:
                            for start in range(0, len(codes), BATCH_SIZE)])
 
   def sample_prior(self, count, random_state):
-    """Decoded draws z ~ N(0, I): [count, *observation_shape]; reproducible from random_state."""
+    """Decoded draws z from the prior: [count, *observation_shape]; reproducible from
+    random_state."""
+    if self.code_prior == "uniform":
+      half_width = np.sqrt(3.0)  # unit variance, as zoo.models.infogan draws them
+      return self.decode_mean(random_state.uniform(-half_width, half_width,
+                                                   (count, self.latent_dim)))
     return self.decode_mean(random_state.standard_normal((count, self.latent_dim)))
 
 
@@ -113,7 +123,8 @@ def from_model_dir(model_dir, checkpoint=None):
     return model.likelihood.mean(model.decode(codes, training=False))
 
   return VisualModel(posterior_fn, decode_mean_fn, model.latent_dim, data.observation_shape,
-                     data, f"{model.model_name}/{model.family.name} from {trained.checkpoint}")
+                     data, f"{model.model_name}/{model.family.name} from {trained.checkpoint}",
+                     code_prior=saved_model_export.code_prior(model))
 
 
 def from_saved_model(export_dir):
@@ -155,7 +166,7 @@ def from_saved_model(export_dir):
   return VisualModel(posterior_fn, decode_mean_fn, exported.latent_dim,
                      exported.observation_shape, data,
                      f"{metadata['model']}/{metadata['posterior_family']} (step {step}) from "
-                     f"{export_dir}")
+                     f"{export_dir}", code_prior=metadata.get("code_prior", "normal"))
 
 
 # ---------------------------------------------------------------------------------------------

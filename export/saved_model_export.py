@@ -120,8 +120,8 @@ class ModelOutputs:
     return self.decode(self.model.posterior(images, training=False).mean())
 
   def sample_prior(self, count):
-    """count (int32 scalar) -> z [count, d] from N(0, I) and decode(z)."""
-    z = tf.random.normal(tf.stack([count, self.latent_dim]))
+    """count (int32 scalar) -> z [count, d] from the model's prior and decode(z)."""
+    z = code_prior_sampler(self.model)(count)
     outputs = self.decode(z)
     outputs["z"] = z
     return outputs
@@ -155,6 +155,18 @@ class ExportModule(tf.Module):
             "sample_prior": self.sample_prior}
 
 
+def code_prior(model):
+  """The prior over the latents: "normal" (N(0, I), every VAE) or an InfoGAN's code prior."""
+  return getattr(model, "code_prior", "normal")
+
+
+def code_prior_sampler(model):
+  """count -> z [count, d] from the model's prior."""
+  if hasattr(model, "sample_codes"):
+    return model.sample_codes
+  return lambda count: tf.random.normal(tf.stack([count, model.latent_dim]))
+
+
 def export_metadata(trained, module):
   """The dict written to assets/metadata.json."""
   model = trained.model
@@ -164,6 +176,7 @@ def export_metadata(trained, module):
       "posterior_family": model.family.name,
       "posterior_scale": module.posterior_scale,
       "latent_dim": int(model.latent_dim),
+      "code_prior": code_prior(model),
       "dataset": trained.data.name,
       "observation_shape": [int(n) for n in trained.data.observation_shape],
       "decoder_output": model.decoder_output,

@@ -229,6 +229,7 @@ class ExportRoundTripTest(tf.test.TestCase):
         self.assertAllClose(out["mean"], run["exported"].decode(out["z"])["mean"],
                             rtol=RTOL, atol=ATOL)
         self.assertGreater(np.std(out["z"]), 0.2)
+        self.assertEqual(run["exported"].metadata["code_prior"], "normal")
     self.assertBetween(float(self.runs["correlated_noise"]["exported"].sample_prior(4)["mean"]
                              .min()), 0.0, 1.0)
 

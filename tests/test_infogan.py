@@ -123,6 +123,23 @@ class InfoGANModelTest(tf.test.TestCase):
                             "infogan.categorical_dim = 3")
     self.assertAllClose(with_categories.code_entropy - model.code_entropy, 2 * math.log(3.0))
 
+  def test_uniform_code_prior(self):
+    model = build("factorized", "infogan.code_prior = 'uniform'")
+    # Uniform(-a, a) with a = sqrt(3): entropy log(2a) per code, variance a^2 / 3 = 1.
+    self.assertAllClose(model.code_entropy, LATENT_DIM * math.log(2 * math.sqrt(3.0)))
+    _, codes, _ = model.sample_latents(20000)
+    codes = codes.numpy()
+    self.assertEqual(codes.shape, (20000, LATENT_DIM))
+    self.assertBetween(float(codes.min()), -math.sqrt(3.0), -1.7)
+    self.assertBetween(float(codes.max()), 1.7, math.sqrt(3.0))
+    # Standard error of a variance from 20,000 uniform draws: sqrt(4/5 / 20000) = 0.006.
+    self.assertAllClose(codes.var(axis=0), np.ones(LATENT_DIM), atol=0.03)
+    self.assertAllClose(np.corrcoef(codes, rowvar=False), np.eye(LATENT_DIM), atol=0.03)
+    normal = build("factorized").sample_latents(20000)[1].numpy()
+    self.assertGreater(np.abs(normal).max(), 3.0)  # beyond the uniform support
+    losses = model.compute_losses(dsprites_batches(1, 32, seed=2)[0], training=False)
+    self.assertAllClose(losses["mi_lower_bound"], model.code_entropy - losses["info_loss"])
+
   def test_short_run_raises_the_mi_lower_bound(self):
     # Measured over three seeds (batch 32, 50 steps, 3 codes and one 3-way code, spectral-norm
     # D at learning rate 2e-4): the mean over the first five steps is -0.2 to 0.1 nats, over
@@ -175,7 +192,8 @@ class InfoGANModelTest(tf.test.TestCase):
                              ("infogan_generator.channels = (8, 8, 8, 8, 8, 8)",
                               "infogan_generator.channels"),
                              ("infogan_discriminator.normalization = 'layer'",
-                              "infogan_discriminator.normalization")):
+                              "infogan_discriminator.normalization"),
+                             ("infogan.code_prior = 'laplace'", "infogan.code_prior")):
       with self.subTest(binding=binding):
         gin.clear_config()
         gin.parse_config(SMALL_BINDINGS + [binding])
@@ -250,6 +268,11 @@ class InfoGANTrainExportTest(tf.test.TestCase):
     self.assertAllClose(exported.reconstruct(images)["logits"],
                         trained.model.decode(mean).numpy(), atol=1e-4, rtol=1e-4)
     self.assertEqual(exported.sample_prior(3)["mean"].shape, (3,) + SHAPE)
+    # The recipe's uniform codes travel with the export: metadata and sample_prior.
+    self.assertEqual(trained.model.code_prior, "uniform")
+    self.assertEqual(metadata["code_prior"], "uniform")
+    prior_codes = exported.sample_prior(500)["z"]
+    self.assertBetween(float(np.abs(prior_codes).max()), 1.5, math.sqrt(3.0))
 
     # The export evaluates to the same numbers as the checkpoint it came from.
     scores = {}

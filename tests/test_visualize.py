@@ -139,6 +139,19 @@ class TraversalTest(tf.test.TestCase):
         expected[latent] = value
         self.assertAllClose(cells[r, t, 0, :, 0], (expected + 3.0) / 6.0, atol=1e-6)
 
+  def test_samples_come_from_the_model_prior(self):
+    def decode_codes(codes):  # the "image" is the code itself
+      return np.asarray(codes)
+
+    for prior, low, high in (("normal", 3.0, 6.0), ("uniform", 1.6, np.sqrt(3.0))):
+      model = visualize.VisualModel(None, decode_codes, 2, (2,), None, "fake", code_prior=prior)
+      codes = model.sample_prior(4000, np.random.RandomState(0))
+      self.assertEqual(codes.shape, (4000, 2))
+      self.assertBetween(float(np.abs(codes).max()), low, high, msg=prior)
+      self.assertAllClose(codes.var(axis=0), [1.0, 1.0], atol=0.1, msg=prior)
+    with self.assertRaisesRegex(ValueError, "code_prior"):
+      visualize.VisualModel(None, decode_codes, 2, (2,), None, "fake", code_prior="cauchy")
+
   def test_latent_order_follows_marginal_kl(self):
     mean = np.array([[0.0, 2.0, 0.5], [0.0, -2.0, 0.5]])
     covariance = np.tile(np.diag([1.0, 0.5, 0.1]), (2, 1, 1))
