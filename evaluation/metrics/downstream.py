@@ -51,7 +51,7 @@ MULTICLASS_MODES = ("one_vs_rest", "multinomial")
 
 # Upper bound (exclusive) of the seed a scikit-learn tree splitter draws from its RandomState;
 # the metrics draw the boosted trees' seed from the same range.
-SEED_BOUND = 0x7FFFFFFF
+SEED_BOUND = presorted_tree.RAND_R_MAX
 
 
 def resolve_n_jobs(n_jobs):
@@ -88,7 +88,8 @@ class _PresortedGradientBoosting(ensemble.GradientBoostingClassifier):
   _presorted = None  # (X, presort(X)) of the last X seen
 
   def _presorted_trees_apply(self, X, sample_weight, X_csc):
-    return (presorted_tree.is_exact() and X_csc is None and isinstance(X, np.ndarray)
+    # Only built once `presorted_boosting_is_exact()`, which checked the builder itself.
+    return (X_csc is None and isinstance(X, np.ndarray)
             and X.dtype == np.float32 and X.ndim == 2 and self.subsample == 1.0
             and isinstance(self.max_depth, int) and self.min_samples_split == 2
             and self.min_samples_leaf == 1 and self.min_weight_fraction_leaf == 0.0

@@ -36,7 +36,8 @@ from sklearn.tree import _tree as sk_tree_module
 # Constants of scikit-learn's tree code (sklearn/tree/_partitioner.pxd, _tree.pyx, _utils.pxd).
 _FEATURE_THRESHOLD = np.float32(1e-7)  # a float32 there too: the comparisons run in float32
 _EPSILON = float(np.finfo(np.float64).eps)
-_RAND_R_MAX = 0x7FFFFFFF
+# The splitter's seeds are drawn from [0, RAND_R_MAX).
+RAND_R_MAX = 0x7FFFFFFF
 _TREE_LEAF = -1
 _TREE_UNDEFINED = -2
 # Subarrays this short are insertion-sorted by the introsort.
@@ -55,7 +56,7 @@ def _rand_int(low, high, state):
   seed ^= seed >> 17
   seed ^= (seed << 5) & 0xFFFFFFFF
   state[0] = seed
-  return low + (seed % (_RAND_R_MAX + 1)) % (high - low)
+  return low + (seed % (RAND_R_MAX + 1)) % (high - low)
 
 
 @_jit
@@ -308,9 +309,7 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
   buffer_val = np.empty(n, dtype=np.float32)
   goes_left = np.zeros(n, dtype=np.bool_)
   pending = np.empty(d, dtype=np.int64)
-  weighted_n_samples = 0.0
-  for _ in range(n):
-    weighted_n_samples += 1.0
+  weighted_n_samples = float(n)  # unit weights: the sum of n ones, exact
 
   stack_size = 2 * max_depth + 2
   st_start = np.empty(stack_size, dtype=np.int64)
@@ -545,7 +544,7 @@ def _as_sklearn_tree(n_features, arrays):
 
 def draw_seed(random_state):
   """The one draw a scikit-learn tree's splitter takes from its RandomState."""
-  return int(random_state.randint(0, _RAND_R_MAX))
+  return int(random_state.randint(0, RAND_R_MAX))
 
 
 def build_regression_tree(x, y, presorted, seed, max_depth=3, random_state=None):
