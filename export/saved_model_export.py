@@ -121,7 +121,10 @@ class ModelOutputs:
 
   def sample_prior(self, count):
     """count (int32 scalar) -> z [count, d] from the model's prior and decode(z)."""
-    z = code_prior_sampler(self.model)(count)
+    if hasattr(self.model, "sample_codes"):  # a model with its own code prior (InfoGAN)
+      z = self.model.sample_codes(count)
+    else:
+      z = tf.random.normal(tf.stack([count, self.latent_dim]))
     outputs = self.decode(z)
     outputs["z"] = z
     return outputs
@@ -158,13 +161,6 @@ class ExportModule(tf.Module):
 def code_prior(model):
   """The prior over the latents: "normal" (N(0, I), every VAE) or an InfoGAN's code prior."""
   return getattr(model, "code_prior", "normal")
-
-
-def code_prior_sampler(model):
-  """count -> z [count, d] from the model's prior."""
-  if hasattr(model, "sample_codes"):
-    return model.sample_codes
-  return lambda count: tf.random.normal(tf.stack([count, model.latent_dim]))
 
 
 def export_metadata(trained, module):

@@ -20,9 +20,10 @@ VAE in the zoo has, or "uniform", c ~ Uniform(-sqrt 3, sqrt 3)^d, the paper's un
 rescaled to unit variance so that traversal ranges mean the same for both. The choice matters
 for disentanglement: the GAN and information terms are unchanged when an isotropic Gaussian
 code space is rotated, so nothing ties a code axis to one factor, while a rotated uniform cube is
-a different distribution. On 32x32 dSprites (CPU recipe, 3 seeds, gin_configs/models/infogan.gin)
-uniform codes gave a mean MIG of 0.053 over steps 1,000-4,000, normal codes 0.027. H(c) is d/2 log(2 pi e) or d log(2 sqrt 3) nats; the export's `sample_prior` and
-`zoo-visualize` draw from the model's prior.
+a different distribution. On 32x32 dSprites (CPU recipe, 3 seeds,
+gin_configs/models/infogan.gin) uniform codes gave a mean MIG of 0.053 over steps 1,000-4,000,
+normal codes 0.027. H(c) is d/2 log(2 pi e) or d log(2 sqrt 3) nats; the export's
+`sample_prior` and `zoo-visualize` draw from the model's prior.
 
 How the model fits the zoo's model protocol (what zoo-train, evaluation and zoo-export use):
   posterior(x)   Q(c | x) over the continuous codes, the representation every metric scores.
