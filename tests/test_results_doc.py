@@ -13,7 +13,8 @@ from zoo import study_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "docs", "results", "posterior_correlation_cpu")
-# 2 models x 5 posteriors x 2 encoders x 3 seeds (gin_configs/studies/posterior_correlation_cpu.gin).
+# 2 models x 5 posteriors x 2 encoders x 3 seeds
+# (gin_configs/studies/posterior_correlation_cpu.gin).
 EXPECTED_RUNS = 60
 
 
