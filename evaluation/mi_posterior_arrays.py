@@ -6,11 +6,12 @@ covariance; covariances are never inverted. This module holds the validation and
 helpers that `mi_measures` and `mi_invariance` share.
 """
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
+
+from zoo import validation
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -91,23 +92,14 @@ def check_gaussian_posteriors(mean, covariance):
   return GaussianPosteriors(mean, covariance, scale_tril)
 
 
-def check_positive_int(value, name, minimum=1):
-  """Returns `value` as an int, or raises ValueError unless it is an integer >= minimum."""
-  valid = (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-           and value >= minimum)
-  if not valid:
-    raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-  return int(value)
-
-
 def check_seed(seed):
   """Returns a numpy Generator for a non-negative integer seed, else raises ValueError."""
-  return np.random.default_rng(check_positive_int(seed, "seed", minimum=0))
+  return np.random.default_rng(validation.non_negative_int(seed, "seed"))
 
 
 def rows_per_chunk(row_elements, max_chunk_elements):
   """How many rows of `row_elements` elements fit into one chunk (at least one)."""
-  check_positive_int(max_chunk_elements, "max_chunk_elements")
+  validation.positive_int(max_chunk_elements, "max_chunk_elements")
   return max(1, max_chunk_elements // max(1, row_elements))
 
 

@@ -84,8 +84,8 @@ class FamilyLayoutTest(tf.test.TestCase):
       per_latent, joint = random_raw_params(family, batch=4, seed=1)
       flat = tf.concat([tf.reshape(per_latent, [4, -1]), joint], axis=-1)
       self.assertEqual(flat.shape[-1], family.num_params)
-      self.assertAllClose(gaussian_utils.covariance(family.from_flat(flat)),
-                          gaussian_utils.covariance(family(per_latent, joint)))
+      self.assertAllClose(family.from_flat(flat).covariance(),
+                          family(per_latent, joint).covariance())
       # The mean of latent i is flat entry i * per_latent_params.
       self.assertAllClose(family.from_flat(flat).mean(),
                           flat[:, 0:3 * family.per_latent_params:family.per_latent_params])
@@ -105,7 +105,7 @@ class FamilyLayoutTest(tf.test.TestCase):
     log_var = 2.0 * np.log([1.0, 2.0, 3.0, 4.0])
     per_latent = tf.constant(np.stack([np.zeros(4), log_var], axis=-1)[np.newaxis], tf.float32)
     dist = family(per_latent, tf.constant([[5.0, 6.0, 7.0, 8.0, 9.0, 10.0]]))
-    self.assertAllClose(gaussian_utils.scale_tril(dist)[0],
+    self.assertAllClose(dist.scale.to_dense()[0],
                         [[1, 0, 0, 0], [5, 2, 0, 0], [6, 7, 3, 0], [8, 9, 10, 4]])
     # Zero off-diagonal entries give exactly the factorized family.
     factorized = posteriors.get_family("factorized", 4)(per_latent, tf.zeros([1, 0]))
@@ -119,7 +119,7 @@ class FamilyLayoutTest(tf.test.TestCase):
     expected = np.stack([np.diag(np.exp(p[:, 1])) + vb @ vb.T
                          for p, vb in zip(per_latent.numpy(), v)])
     dist = family(per_latent, None)
-    self.assertAllClose(gaussian_utils.covariance(dist), expected, rtol=1e-5, atol=1e-5)
+    self.assertAllClose(dist.covariance(), expected, rtol=1e-5, atol=1e-5)
 
   def test_correlated_noise_with_zero_rho_is_factorized(self):
     per_latent, joint = random_raw_params(posteriors.get_family("factorized", 4), 3, seed=3)
@@ -157,14 +157,13 @@ class GaussianUtilsTest(tf.test.TestCase):
       per_latent, joint = random_raw_params(family, batch=5, seed=4)
       dist = family(per_latent, joint)
       d = family.latent_dim
-      tril = gaussian_utils.scale_tril(dist)
-      cov = gaussian_utils.covariance(dist)
+      tril = dist.scale.to_dense()
+      cov = dist.covariance()
       self.assertEqual(tril.shape.as_list(), [5, d, d])
       self.assertEqual(cov.shape.as_list(), [5, d, d])
       self.assertAllEqual(tril, tf.linalg.band_part(tril, -1, 0))
       self.assertAllGreater(tf.linalg.diag_part(tril), 0.0)
       self.assertAllClose(tf.matmul(tril, tril, transpose_b=True), cov, rtol=1e-5, atol=1e-5)
-      self.assertAllClose(cov, dist.covariance(), rtol=1e-5, atol=1e-5)
       self.assertAllClose(gaussian_utils.marginal_stddev(dist), dist.stddev(), rtol=1e-5)
       # Both diagonal-noise families keep exactly the variances the raw log variances ask for.
       if family.name in ("factorized", "correlated_noise"):
@@ -183,7 +182,7 @@ class GaussianUtilsTest(tf.test.TestCase):
       # KL - sum_i KL_i = H(prod_i q_i) - H(q) = total correlation of q(z|x)
       # = -log det(correlation) / 2, since the prior is factorized.
       excess = gaussian_utils.kl_to_standard_normal(dist) - tf.reduce_sum(marginal, axis=-1)
-      expected = -0.5 * log_det_correlation(gaussian_utils.covariance(dist))
+      expected = -0.5 * log_det_correlation(dist.covariance())
       self.assertAllClose(excess, expected, atol=2e-4, msg=family.name)
       if family.name == "factorized":
         self.assertAllClose(excess, np.zeros(5), atol=1e-5)
@@ -206,7 +205,7 @@ class GaussianUtilsTest(tf.test.TestCase):
       dist = family(per_latent, joint)
       sigma = np.exp(0.5 * per_latent[..., 1].numpy().astype(np.float64))
       expected = sigma[:, :, None] * corr * sigma[:, None, :]
-      cov = gaussian_utils.covariance(dist)
+      cov = dist.covariance()
       self.assertAllClose(cov, expected, rtol=1e-5, atol=1e-6)
       self.assertAllClose(log_det_correlation(cov), [closed_form] * 2, atol=1e-4)
       z = dist.sample(num_samples, seed=7).numpy().astype(np.float64)
@@ -298,12 +297,6 @@ class GaussianUtilsTest(tf.test.TestCase):
     ]
     for dist, expected in cases:
       name = f"{type(dist).__name__} {type(getattr(dist, 'scale', None)).__name__}"
-      cov = gaussian_utils.covariance(dist)
-      self.assertEqual(cov.shape.as_list(), [4, 3, 3], name)
-      self.assertAllClose(cov, tf.broadcast_to(expected, [4, 3, 3]), atol=1e-5, msg=name)
-      tril_of_dist = gaussian_utils.scale_tril(dist)
-      self.assertAllClose(tf.matmul(tril_of_dist, tril_of_dist, transpose_b=True), cov,
-                          atol=1e-5, msg=name)
       self.assertAllClose(gaussian_utils.marginal_stddev(dist),
                           tf.broadcast_to(tf.sqrt(tf.linalg.diag_part(expected)), [4, 3]),
                           atol=1e-5, msg=name)

@@ -11,17 +11,7 @@ import abc
 
 import numpy as np
 
-
-def check_random_state(random_state, where):
-  if not isinstance(random_state, np.random.RandomState):
-    raise ValueError(f"{where}: random_state must be a numpy.random.RandomState, "
-                     f"got {type(random_state).__name__}")
-
-
-def check_count(num, where):
-  if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
-    raise ValueError(f"{where}: num={num!r}: expected a non-negative integer")
-  return int(num)
+from zoo import validation
 
 
 class GroundTruthData(abc.ABC):
@@ -92,8 +82,8 @@ class GroundTruthData(abc.ABC):
     One `randint` call per factor, in factor order, as the reference study's code does, so the
     same seed gives the same factors.
     """
-    num = check_count(num, f"{self.name}.sample_factors")
-    check_random_state(random_state, f"{self.name}.sample_factors")
+    num = validation.non_negative_int(num, f"{self.name}.sample_factors: num")
+    validation.random_state(random_state, f"{self.name}.sample_factors: random_state")
     factors = np.zeros((num, self.num_factors), dtype=np.int64)
     for i, size in enumerate(self.factors_num_values):
       factors[:, i] = random_state.randint(size, size=num)
@@ -101,7 +91,8 @@ class GroundTruthData(abc.ABC):
 
   def sample_observations_from_factors(self, factors, random_state):
     """float32 [N, *observation_shape] for int64 factors [N, F]."""
-    check_random_state(random_state, f"{self.name}.sample_observations_from_factors")
+    validation.random_state(random_state,
+                            f"{self.name}.sample_observations_from_factors: random_state")
     factors = self.check_factors(factors)
     observations = self._observations_from_valid_factors(factors, random_state)
     return np.asarray(observations, dtype=np.float32)

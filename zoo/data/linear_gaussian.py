@@ -11,17 +11,12 @@ import gin
 import numpy as np
 from scipy import special
 
-from zoo.data.ground_truth_data import GroundTruthData, check_random_state
+from zoo import validation
+from zoo.data.ground_truth_data import GroundTruthData
 
 # Keep the inverse CDF finite when a draw lands on 0, or rounds to 1 in the last bin (each has
 # probability below 1e-14).
 _PROBABILITY_RANGE = (np.finfo(np.float64).tiny, np.nextafter(1.0, 0.0))
-
-
-def _check_int(value, minimum, binding):
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-    raise ValueError(f"{binding}={value!r}: expected an integer >= {minimum}")
-  return int(value)
 
 
 @gin.configurable("linear_gaussian")
@@ -42,14 +37,11 @@ class LinearGaussian(GroundTruthData):
 
   def __init__(self, num_factors=4, num_values=32, observation_dim=8, noise_std=0.5,
                matrix_seed=0):
-    self._num_factors = _check_int(num_factors, 1, "linear_gaussian.num_factors")
-    self._num_values = _check_int(num_values, 2, "linear_gaussian.num_values")
-    self._observation_dim = _check_int(observation_dim, 1, "linear_gaussian.observation_dim")
-    self._matrix_seed = _check_int(matrix_seed, 0, "linear_gaussian.matrix_seed")
-    if not (isinstance(noise_std, (int, float, np.floating)) and np.isfinite(noise_std)
-            and noise_std > 0):
-      raise ValueError(f"linear_gaussian.noise_std={noise_std!r}: expected a positive number")
-    self.noise_std = float(noise_std)
+    self._num_factors = validation.integer(num_factors, "linear_gaussian.num_factors", minimum=1)
+    self._num_values = validation.integer(num_values, "linear_gaussian.num_values", minimum=2)
+    self._observation_dim = validation.integer(observation_dim, "linear_gaussian.observation_dim", minimum=1)
+    self._matrix_seed = validation.integer(matrix_seed, "linear_gaussian.matrix_seed", minimum=0)
+    self.noise_std = validation.positive_number(noise_std, "linear_gaussian.noise_std")
     rng = np.random.RandomState(self._matrix_seed)
     self._mixing_matrix = rng.standard_normal((self._observation_dim, self._num_factors)) / (
         np.sqrt(self._num_factors))
@@ -92,7 +84,7 @@ class LinearGaussian(GroundTruthData):
 
   def sample_latents_from_factors(self, factors, random_state):
     """float64 [N, k]: s drawn from N(0, 1) restricted to each factor's bin."""
-    check_random_state(random_state, "linear_gaussian.sample_latents_from_factors")
+    validation.random_state(random_state, "linear_gaussian.sample_latents_from_factors")
     factors = self.check_factors(factors)
     within = random_state.uniform(size=factors.shape)
     probability = (factors + within) / self._num_values
@@ -100,7 +92,7 @@ class LinearGaussian(GroundTruthData):
 
   def observations_from_latents(self, latents, random_state):
     """float32 [N, D]: A s + noise_std * eps for latents s float [N, k]."""
-    check_random_state(random_state, "linear_gaussian.observations_from_latents")
+    validation.random_state(random_state, "linear_gaussian.observations_from_latents")
     latents = np.asarray(latents, dtype=np.float64)
     if latents.ndim != 2 or latents.shape[1] != self._num_factors:
       raise ValueError(f"linear_gaussian latents: expected shape [N, {self._num_factors}], got "

@@ -20,6 +20,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from zoo import validation
+
 # The step range is open-ended in practice; Dataset.range needs a bound.
 _LAST_STEP = np.iinfo(np.int64).max
 
@@ -64,12 +66,6 @@ _EXIT_GUARD = _ExitGuard()
 atexit.register(_EXIT_GUARD.drain)
 
 
-def _check_non_negative_int(value, name):
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-    raise ValueError(f"make_dataset: {name}={value!r}: expected a non-negative integer")
-  return int(value)
-
-
 def batch_random_state(seed, shard, step):
   """The RandomState that renders batch `step` of input pipeline `shard` in a run with `seed`.
 
@@ -95,11 +91,9 @@ def make_dataset(data, batch_size, seed, start_step=0, input_context=None):
     tf.data.Dataset of float32 [B, *data.observation_shape]; batch k equals
     data.sample_observations(B, batch_random_state(seed, shard, start_step + k)).
   """
-  batch_size = _check_non_negative_int(batch_size, "batch_size")
-  if batch_size < 1:
-    raise ValueError("make_dataset: batch_size=0: expected a positive integer")
-  seed = _check_non_negative_int(seed, "seed")
-  start_step = _check_non_negative_int(start_step, "start_step")
+  batch_size = validation.positive_int(batch_size, "make_dataset: batch_size")
+  seed = validation.non_negative_int(seed, "make_dataset: seed")
+  start_step = validation.non_negative_int(start_step, "make_dataset: start_step")
   shard = 0
   if input_context is not None:
     shard = input_context.input_pipeline_id

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo import validation
 from zoo.posteriors import factorized
 from zoo.posteriors import posterior_family
 
@@ -34,7 +35,7 @@ class FullCovariance(posterior_family.PosteriorFamily):
   is_factorized = False
 
   def __init__(self, latent_dim):
-    latent_dim = posterior_family.check_latent_dim(latent_dim, self.name)
+    latent_dim = validation.positive_int(latent_dim, f"{self.name}: latent_dim")
     super().__init__(latent_dim, per_latent_params=2,
                      joint_params=latent_dim * (latent_dim - 1) // 2)
     self._gather_indices = tril_gather_indices(latent_dim)

@@ -1,4 +1,9 @@
-"""Closed-form quantities of Gaussian posteriors q(z | x) = N(m, S) over R^d, for every family.
+"""Closed-form quantities of Gaussian posteriors q(z | x) = N(m, S) over R^d that TFP lacks.
+
+TFP's distributions give the mean, `covariance()` and the scale (`dist.scale.to_dense()` is L)
+themselves; these helpers add the analytic KL to N(0, I) per example and per latent, the
+marginal standard deviations, and the log densities of many points under many posteriors at
+once, which the beta-TCVAE estimate and the MI measures need.
 
 Every helper takes a distribution with batch shape [B] (written [N] where it is paired with a
 second set of points) and event shape [d]: a `tfd.MultivariateNormalLinearOperator` (Diag, TriL,
@@ -84,32 +89,9 @@ def _dense_scale_tril(dist):
   return tf.linalg.cholesky(cov)
 
 
-def _mean_and_scale_tril(dist):
-  mean = _mean(dist)
-  stddev = _diagonal_stddev(dist)
-  if stddev is not None:
-    return mean, tf.linalg.diag(_broadcast_batch(stddev, mean, 1))
-  tril = _dense_scale_tril(dist)
-  return mean, _broadcast_batch(tril, mean, 2)
-
-
 def _log_abs_det_tril(tril):
   """log |det L| [...] of a lower-triangular L [..., d, d]."""
   return tf.reduce_sum(tf.math.log(tf.abs(tf.linalg.diag_part(tril))), axis=-1)
-
-
-def scale_tril(dist):
-  """Lower-triangular L [B, d, d] with L L^T = S."""
-  return _mean_and_scale_tril(dist)[1]
-
-
-def covariance(dist):
-  """Covariance S [B, d, d]."""
-  mean, stddev = _mean_and_diagonal_stddev(dist)
-  if stddev is not None:
-    return tf.linalg.diag(tf.square(stddev))
-  tril = _broadcast_batch(_dense_scale_tril(dist), mean, 2)
-  return tf.matmul(tril, tril, transpose_b=True)
 
 
 def _mean_and_marginal_variance(dist):

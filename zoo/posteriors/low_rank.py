@@ -9,12 +9,11 @@ than the Woodbury / determinant-lemma operator chain (measured on CPU, B = 64, r
 log_prob + gradients under tf.function: about 0.73 ms vs 0.88 ms per step), and a TriL
 distribution has a registered KL to the prior and a scale_tril like every other family.
 """
-import numbers
-
 import gin
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo import validation
 from zoo.posteriors import factorized
 from zoo.posteriors import posterior_family
 
@@ -29,10 +28,9 @@ class LowRank(posterior_family.PosteriorFamily):
   is_factorized = False
 
   def __init__(self, latent_dim, rank=2):
-    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < 1:
-      raise ValueError(f"low_rank: rank={rank!r} must be a positive integer")
-    super().__init__(latent_dim, per_latent_params=2 + int(rank), joint_params=0)
-    self.rank = int(rank)
+    rank = validation.positive_int(rank, "low_rank: rank")
+    super().__init__(latent_dim, per_latent_params=2 + rank, joint_params=0)
+    self.rank = rank
 
   def _distribution(self, per_latent, joint):
     del joint  # Always empty for this family.

@@ -5,17 +5,9 @@ A family fixes how many encoder outputs it needs and how they are laid out:
 own branch) and `joint_params` numbers belong to no single latent. The distribution it returns
 always has batch shape [B] and event shape [d].
 """
-import numbers
-
 import tensorflow as tf
 
-
-def check_latent_dim(latent_dim, family_name):
-  """Returns latent_dim as an int, or raises ValueError when it is not a positive integer."""
-  if isinstance(latent_dim, bool) or not isinstance(latent_dim, numbers.Integral) or latent_dim < 1:
-    raise ValueError(
-        f"{family_name}: latent_dim={latent_dim!r} must be a positive integer")
-  return int(latent_dim)
+from zoo import validation
 
 
 def _as_float_tensor(value, what):
@@ -36,7 +28,7 @@ class PosteriorFamily:
   is_factorized = False
 
   def __init__(self, latent_dim, per_latent_params, joint_params):
-    self.latent_dim = check_latent_dim(latent_dim, self.name)
+    self.latent_dim = validation.positive_int(latent_dim, f"{self.name}: latent_dim")
     self.per_latent_params = int(per_latent_params)
     self.joint_params = int(joint_params)
 
