@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from machine_info import cpu_model
+from zoo import data as zoo_data
 from zoo import models
 import zoo.all_configurables  # noqa: F401
 
@@ -35,8 +36,7 @@ def build_step(family, jit_compile):
   gin.parse_config(BINDINGS + [f"posterior.name = '{family}'"])
   model = models.build_model((64, 64, 1))
   model.compile(optimizer=keras.optimizers.Adam(1e-4))
-  model.build_for((64, 64, 1))
-  model.optimizer.build(model.main_variables)
+  model.build_all()
   return tf.function(model.train_step, jit_compile=jit_compile)
 
 
@@ -50,7 +50,6 @@ def time_block(step, batch, steps):
 
 
 def pipeline_rate(step, steps, batch_size=64):
-  from zoo import data as zoo_data
   data = zoo_data.get_dataset("dsprites")
   iterator = iter(zoo_data.make_dataset(data, batch_size, seed=0))
   step(next(iterator))["loss"].numpy()

@@ -6,79 +6,18 @@ a hidden staging directory next to the target and renamed into place, so an expo
 at any point leaves no directory at the target; replacing an existing export moves the old one
 aside first and deletes it only after the new one is in place.
 """
-import collections
 import json
 import os
 import shutil
 import tempfile
 
-import gin
-import keras
 import tensorflow as tf
 
 from export import check_export_target
 from export import loader
-from zoo import data as zoo_data
-from zoo import models
+from zoo import checkpoints
 from zoo.posteriors import gaussian_utils
 import zoo.all_configurables  # noqa: F401  (the operative config names every configurable)
-
-TrainedModel = collections.namedtuple(
-    "TrainedModel", ["model", "data", "checkpoint", "training_step", "gin_config"])
-
-
-def _training_step(checkpoint):
-  """The optimizer step stored in a checkpoint (None if it holds no optimizer)."""
-  reader = tf.train.load_checkpoint(checkpoint)
-  for key in reader.get_variable_to_shape_map():
-    if key.startswith("optimizer/") and key.endswith("iterations/.ATTRIBUTES/VARIABLE_VALUE"):
-      return int(reader.get_tensor(key))
-  return None
-
-
-def restore_trained_model(model_dir, checkpoint=None):
-  """Rebuilds the model of a zoo-train run and restores its weights.
-
-  Args:
-    model_dir: a directory written by zoo-train.
-    checkpoint: a checkpoint path; default the latest in model_dir/checkpoints.
-
-  Returns:
-    A TrainedModel. Leaves the run's operative configuration parsed in gin.
-  """
-  config = os.path.join(model_dir, "operative_config.gin")
-  if not os.path.isfile(config):
-    raise FileNotFoundError(f"--model_dir {model_dir}: no operative_config.gin (expected a "
-                            "directory written by zoo-train)")
-  if checkpoint:
-    if not tf.io.gfile.exists(checkpoint + ".index"):
-      raise FileNotFoundError(f"--checkpoint {checkpoint}: no such checkpoint (expected a "
-                              "path like MODEL_DIR/checkpoints/ckpt-1000)")
-  else:
-    checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    if not checkpoint:
-      raise FileNotFoundError(f"--model_dir {model_dir}: no checkpoint in "
-                              f"{os.path.join(model_dir, 'checkpoints')}")
-  with open(config) as f:
-    config_text = f.read()
-  gin.parse_config(config_text)
-  data = zoo_data.get_dataset()
-  model = models.build_model(data.observation_shape)
-  # Restored through the same object graph training saves (model and optimizers), so that
-  # assert_existing_objects_matched below checks every saved object, not only the model's.
-  model.compile(optimizer=keras.optimizers.Adam())
-  model.build_for(data.observation_shape)
-  model.optimizer.build(model.main_variables)
-  try:
-    status = tf.train.Checkpoint(model=model, **model.optimizers()).restore(checkpoint)
-    # An export of freshly initialized weights would be silently useless.
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise ValueError(f"--checkpoint {checkpoint}: does not match the model configured in "
-                     f"{config} ({' '.join(str(e).split())[:300]})") from e
-  status.expect_partial()  # values no rebuilt object asks for, such as the save counter
-  return TrainedModel(model, data, checkpoint, _training_step(checkpoint), config_text)
-
 
 class ModelOutputs:
   """What the signatures compute, as plain functions of a restored zoo model.
@@ -87,7 +26,7 @@ class ModelOutputs:
   the Keras model stays out of the SavedModel's object graph (only its variables go in).
 
   Args:
-    model: a zoo VAE-type model with restored weights.
+    model: a `zoo.models.ZooModel` with restored weights.
   """
 
   def __init__(self, model):
@@ -105,7 +44,7 @@ class ModelOutputs:
     if self.model.family.is_factorized:
       outputs["stddev"] = gaussian_utils.marginal_stddev(dist)
     else:
-      outputs["scale_tril"] = gaussian_utils.scale_tril(dist)
+      outputs["scale_tril"] = dist.scale.to_dense()
     return outputs
 
   def decode(self, z):
@@ -121,10 +60,7 @@ class ModelOutputs:
 
   def sample_prior(self, count):
     """count (int32 scalar) -> z [count, d] from the model's prior and decode(z)."""
-    if hasattr(self.model, "sample_codes"):  # a model with its own code prior (InfoGAN)
-      z = self.model.sample_codes(count)
-    else:
-      z = tf.random.normal(tf.stack([count, self.latent_dim]))
+    z = self.model.sample_prior(count)
     outputs = self.decode(z)
     outputs["z"] = z
     return outputs
@@ -134,18 +70,16 @@ class ExportModule(tf.Module):
   """The tf.Module that is saved: four signatures with dynamic batch size, and the variables.
 
   Args:
-    model: a zoo VAE-type model with restored weights.
-    observation_shape: tuple, the shape of one observation.
+    model: a `zoo.models.ZooModel` with restored weights.
   """
 
-  def __init__(self, model, observation_shape):
+  def __init__(self, model):
     super().__init__(name="zoo_export")
     outputs = ModelOutputs(model)
     self.posterior_scale = outputs.posterior_scale
     # Only the variables the signatures read are tracked, hence saved.
-    self.encoder_variables = list(model.encoder.variables)
-    self.decoder_variables = list(model.decoder.variables)
-    images = tf.TensorSpec([None, *observation_shape], tf.float32, name="images")
+    self.model_variables = list(model.export_variables())
+    images = tf.TensorSpec([None, *model.observation_shape], tf.float32, name="images")
     codes = tf.TensorSpec([None, outputs.latent_dim], tf.float32, name="z")
     count = tf.TensorSpec([], tf.int32, name="count")
     self.encode = tf.function(outputs.encode, input_signature=[images])
@@ -158,13 +92,8 @@ class ExportModule(tf.Module):
             "sample_prior": self.sample_prior}
 
 
-def code_prior(model):
-  """The prior over the latents: "normal" (N(0, I), every VAE) or an InfoGAN's code prior."""
-  return getattr(model, "code_prior", "normal")
-
-
 def export_metadata(trained, module):
-  """The dict written to assets/metadata.json."""
+  """The dict written to assets/metadata.json, for a `zoo.checkpoints.RestoredRun`."""
   model = trained.model
   return {
       "format_version": loader.FORMAT_VERSION,
@@ -172,7 +101,7 @@ def export_metadata(trained, module):
       "posterior_family": model.family.name,
       "posterior_scale": module.posterior_scale,
       "latent_dim": int(model.latent_dim),
-      "code_prior": code_prior(model),
+      "code_prior": model.prior_name,
       "dataset": trained.data.name,
       "observation_shape": [int(n) for n in trained.data.observation_shape],
       "decoder_output": model.decoder_output,
@@ -232,8 +161,8 @@ def export_model_dir(model_dir, export_dir, checkpoint=None, overwrite=False, lo
   """
   # Refuse before the (slow) restore and save; write_export checks again just before writing.
   check_export_target(export_dir, overwrite)
-  trained = restore_trained_model(model_dir, checkpoint)
-  module = ExportModule(trained.model, trained.data.observation_shape)
+  trained = checkpoints.restore_run(model_dir, checkpoint)
+  module = ExportModule(trained.model)
   metadata = export_metadata(trained, module)
   log_fn(f"[zoo-export] exporting {metadata['model']}/{metadata['posterior_family']} "
          f"from {trained.checkpoint} (step {metadata['training_step']})")

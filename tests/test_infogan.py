@@ -9,10 +9,11 @@ import numpy as np
 import tensorflow as tf
 
 from evaluation import evaluate
-from evaluation import representation
+from evaluation import trained_model
 from evaluation.metrics import mig  # noqa: F401  (registers the mig.* gin settings)
 from export import loader
 from export import saved_model_export
+from zoo import checkpoints
 from zoo import cli
 from zoo import data as zoo_data
 from zoo import models
@@ -54,8 +55,7 @@ def build(family, *extra, learning_rate=1e-3):
   gin.parse_config(SMALL_BINDINGS + [f"posterior.name = '{family}'"] + list(extra))
   model = models.build_model(SHAPE)
   model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
-  model.build_for(SHAPE)
-  model.optimizer.build(model.main_variables)
+  model.build_all()
   return model
 
 
@@ -180,8 +180,9 @@ class InfoGANModelTest(tf.test.TestCase):
     discriminator = {id(v) for v in model.discriminator.trainable_variables}
     self.assertEmpty(generator & discriminator)
     self.assertEqual(generator | discriminator, {id(v) for v in model.trainable_variables})
-    self.assertIs(model.encoder, model.discriminator)
-    self.assertIs(model.decoder, model.generator)
+    exported = {id(v) for v in model.export_variables()}
+    self.assertEqual(exported, {id(v) for v in model.discriminator.variables
+                                + model.generator.variables})
 
   def test_bad_settings_raise_value_error(self):
     for binding, message in (("infogan.noise_dim = -1", "infogan.noise_dim"),
@@ -238,14 +239,14 @@ class InfoGANTrainExportTest(tf.test.TestCase):
                      os.path.join(model_dir, "checkpoints", "ckpt-4"))
 
     gin.clear_config()
-    from_dir = representation.load_from_model_dir(model_dir)
+    from_dir = trained_model.from_model_dir(model_dir)
     images = from_dir.ground_truth_data.sample_observations(8, np.random.RandomState(4))
     mean, covariance = from_dir.posterior(images)
     self.assertEqual(mean.shape, (8, LATENT_DIM))
     self.assertEqual(covariance.shape, (8, LATENT_DIM, LATENT_DIM))
     self.assertAllClose(covariance, np.transpose(covariance, (0, 2, 1)))
     self.assertTrue(np.all(np.linalg.eigvalsh(covariance) > 0))
-    trained = saved_model_export.restore_trained_model(model_dir)
+    trained = checkpoints.restore_run(model_dir)
     self.assertEqual(trained.training_step, 4)
     self.assertEqual(int(trained.model.discriminator_optimizer.iterations.numpy()), 4)
 
@@ -269,15 +270,15 @@ class InfoGANTrainExportTest(tf.test.TestCase):
                         trained.model.decode(mean).numpy(), atol=1e-4, rtol=1e-4)
     self.assertEqual(exported.sample_prior(3)["mean"].shape, (3,) + SHAPE)
     # The recipe's uniform codes travel with the export: metadata and sample_prior.
-    self.assertEqual(trained.model.code_prior, "uniform")
+    self.assertEqual(trained.model.prior_name, "uniform")
     self.assertEqual(metadata["code_prior"], "uniform")
     prior_codes = exported.sample_prior(500)["z"]
     self.assertBetween(float(np.abs(prior_codes).max()), 1.5, math.sqrt(3.0))
 
     # The export evaluates to the same numbers as the checkpoint it came from.
     scores = {}
-    for source, load in (("model_dir", lambda: representation.load_from_model_dir(model_dir)),
-                         ("export", lambda: representation.load_from_saved_model(export_dir))):
+    for source, load in (("model_dir", lambda: trained_model.from_model_dir(model_dir)),
+                         ("export", lambda: trained_model.from_export(export_dir))):
       gin.clear_config()
       rep = load()
       gin.parse_config(["mig.num_train = 300", "mig.batch_size = 50"])

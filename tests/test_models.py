@@ -60,7 +60,7 @@ def build(model_name, family, encoder_kind="mlp", split=False, shape=(16, 16, 1)
   gin.parse_config(bindings)
   model = models.build_model(shape)
   model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3))
-  model.build_for(shape)
+  model.build_all()
   return model
 
 
@@ -172,7 +172,7 @@ class RegularizerTest(tf.test.TestCase):
     family = posteriors.get_family("correlated_noise", latent_dim=2, rho=rho)
     dist = family(tf.zeros((4, 2, 2)))  # mu = 0, sigma = 1: Sigma = C_rho
     cov = dip_vae.batch_covariance(dist.mean()) + tf.reduce_mean(
-        gaussian_utils.covariance(dist), axis=0)
+        dist.covariance(), axis=0)
     self.assertAllClose(cov, [[1.0, rho], [rho, 1.0]], atol=1e-6)
     # lambda_od * 2 * rho^2 off-diagonal, diagonal exactly 1.
     self.assertAllClose(dip_vae.dip_penalty(cov, lambda_od=3.0, lambda_d=7.0), 3.0 * 2 * rho**2)

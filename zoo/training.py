@@ -18,21 +18,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import checkpoints
 from zoo import data as zoo_data
 from zoo import distribute
-from zoo import models
-from zoo.io_utils import write_json_atomically
+from zoo import validation
+from zoo.io_utils import format_duration, write_json_atomically
 
 
 class TrainingDiverged(RuntimeError):
   """A loss term became NaN or Inf."""
-
-
-def _format_eta(seconds):
-  seconds = int(max(seconds, 0))
-  if seconds >= 3600:
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-  return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _worker_dir(model_dir, strategy):
@@ -69,8 +63,7 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
   for name, value in (("num_steps", num_steps), ("batch_size", batch_size),
                       ("checkpoint_every", checkpoint_every), ("log_every", log_every),
                       ("max_checkpoints_to_keep", max_checkpoints_to_keep)):
-    if not (isinstance(value, int) and value >= 1):
-      raise ValueError(f"training.{name}={value!r}: expected a positive integer")
+    validation.positive_int(value, f"training.{name}")
   strategy = strategy or tf.distribute.get_strategy()
   if batch_size % strategy.num_replicas_in_sync:
     raise ValueError(f"training.batch_size={batch_size} must be divisible by the "
@@ -80,12 +73,8 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
   data = zoo_data.get_dataset()
 
   with strategy.scope():
-    model = models.build_model(data.observation_shape)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9,
-                                                  beta_2=0.999, epsilon=1e-8))
-    model.build_for(data.observation_shape)
-    model.optimizer.build(model.main_variables)
-    checkpoint = tf.train.Checkpoint(model=model, **model.optimizers())
+    model, checkpoint = checkpoints.build_checkpointed_model(data.observation_shape,
+                                                             learning_rate)
 
   write_dir = _worker_dir(model_dir, strategy)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
@@ -157,7 +146,7 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
       shown = "  ".join(f"{k} {float(v):.4g}" for k, v in last_logs.items()
                         if np.ndim(v) == 0 and k != "elbo")
       log_fn(f"[zoo-train] step {step}/{num_steps}  {shown}  {rate:.0f} img/s  "
-             f"eta {_format_eta(eta)}")
+             f"eta {format_duration(eta)}")
     if step % checkpoint_every == 0 or step == num_steps:
       # A finite loss was computed with the previous weights; the update may still have
       # produced NaN weights, which must not replace the last good checkpoint.

@@ -3,6 +3,7 @@ import gin
 
 from zoo import networks
 from zoo import posteriors
+from zoo import validation
 from zoo.models.annealed_vae import AnnealedVAE
 from zoo.models.beta_tcvae import BetaTCVAE
 from zoo.models.dip_vae import DIPVAE
@@ -10,6 +11,7 @@ from zoo.models.factor_vae import FactorVAE
 from zoo.models.infogan import InfoGAN
 from zoo.models.likelihoods import Likelihood
 from zoo.models.vae import VAE, BetaVAE
+from zoo.models.zoo_model import ZooModel
 
 MODELS = {
     "vae": VAE,
@@ -31,18 +33,14 @@ def build_model(observation_shape, name="beta_vae", latent_dim=10):
   every family and network. InfoGAN takes the family for its Q network and builds its own
   generator and discriminator; `latent_dim` is then its number of continuous codes.
   """
-  if name not in MODELS:
-    raise ValueError(f"model.name={name!r}: expected one of {', '.join(sorted(MODELS))}")
-  if not int(latent_dim) >= 1:
-    raise ValueError(f"model.latent_dim={latent_dim}: expected a positive integer")
-  family = posteriors.get_family(latent_dim=int(latent_dim))
+  validation.one_of(name, sorted(MODELS), "model.name")
+  latent_dim = validation.positive_int(latent_dim, "model.latent_dim")
+  family = posteriors.get_family(latent_dim=latent_dim)
+  observation_shape = tuple(observation_shape)
   if name == "infogan":
     # A generator and a discriminator with a Q head instead of an encoder and a decoder; they
     # come from `infogan_generator.*` and `infogan_discriminator.*`.
-    return InfoGAN(tuple(observation_shape), family, name=name)
-  encoder = networks.build_encoder(int(latent_dim), family.per_latent_params,
-                                   family.joint_params)
-  decoder = networks.build_decoder(tuple(observation_shape))
-  model = MODELS[name](encoder, decoder, family, Likelihood(), name=name)
-  model.observation_shape = tuple(observation_shape)
-  return model
+    return InfoGAN(observation_shape, family, name=name)
+  encoder = networks.build_encoder(latent_dim, family.per_latent_params, family.joint_params)
+  decoder = networks.build_decoder(observation_shape)
+  return MODELS[name](observation_shape, encoder, decoder, family, Likelihood(), name=name)

@@ -2,18 +2,18 @@
 import gin
 import tensorflow as tf
 
-from zoo.models.vae import VAE
+from zoo.models.vae import NETWORK_ARGUMENTS, VAE
 
 
-@gin.configurable("annealed_vae", denylist=["encoder", "decoder", "family", "likelihood"])
+@gin.configurable("annealed_vae", denylist=NETWORK_ARGUMENTS)
 class AnnealedVAE(VAE):
   """Regularizer gamma * |KL - C(step)| with C(step) = c_max * min(1, step / iteration_threshold)."""
 
   model_name = "annealed_vae"
 
-  def __init__(self, encoder, decoder, family, likelihood, gamma=1000.0, c_max=25.0,
-               iteration_threshold=100000, **kwargs):
-    super().__init__(encoder, decoder, family, likelihood, **kwargs)
+  def __init__(self, observation_shape, encoder, decoder, family, likelihood, gamma=1000.0,
+               c_max=25.0, iteration_threshold=100000, **kwargs):
+    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
     if iteration_threshold <= 0:
       raise ValueError(f"annealed_vae.iteration_threshold={iteration_threshold}: expected > 0")
     self.gamma = float(gamma)

@@ -7,8 +7,7 @@ off-diagonal terms count.
 import gin
 import tensorflow as tf
 
-from zoo.models.vae import VAE
-from zoo.posteriors import gaussian_utils
+from zoo.models.vae import NETWORK_ARGUMENTS, VAE
 
 
 def batch_covariance(x):
@@ -24,15 +23,15 @@ def dip_penalty(cov, lambda_od, lambda_d):
           lambda_d * tf.reduce_sum(tf.square(diag - 1.0)))
 
 
-@gin.configurable("dip_vae", denylist=["encoder", "decoder", "family", "likelihood"])
+@gin.configurable("dip_vae", denylist=NETWORK_ARGUMENTS)
 class DIPVAE(VAE):
   """DIP-VAE; `dip_type` "i" or "ii". lambda_d = lambda_d_factor * lambda_od."""
 
   model_name = "dip_vae"
 
-  def __init__(self, encoder, decoder, family, likelihood, dip_type="i", lambda_od=10.0,
-               lambda_d_factor=10.0, **kwargs):
-    super().__init__(encoder, decoder, family, likelihood, **kwargs)
+  def __init__(self, observation_shape, encoder, decoder, family, likelihood, dip_type="i",
+               lambda_od=10.0, lambda_d_factor=10.0, **kwargs):
+    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
     if dip_type not in ("i", "ii"):
       raise ValueError(f"dip_vae.dip_type={dip_type!r}: expected 'i' or 'ii'")
     self.dip_type = dip_type
@@ -42,6 +41,6 @@ class DIPVAE(VAE):
   def regularizer(self, dist, z, kl):
     cov = batch_covariance(dist.mean())
     if self.dip_type == "ii":
-      cov = cov + tf.reduce_mean(gaussian_utils.covariance(dist), axis=0)
+      cov = cov + tf.reduce_mean(dist.covariance(), axis=0)
     penalty = dip_penalty(cov, self.lambda_od, self.lambda_d)
     return tf.reduce_mean(kl) + penalty, {"dip_penalty": penalty}

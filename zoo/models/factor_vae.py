@@ -8,7 +8,7 @@ import gin
 import keras
 import tensorflow as tf
 
-from zoo.models.vae import VAE
+from zoo.models.vae import NETWORK_ARGUMENTS, VAE
 
 
 def shuffle_each_latent(z, seed=None):
@@ -28,15 +28,15 @@ def build_discriminator(hidden_layers=6, hidden_units=1000):
   return keras.Sequential(stack, name="discriminator")
 
 
-@gin.configurable("factor_vae", denylist=["encoder", "decoder", "family", "likelihood"])
+@gin.configurable("factor_vae", denylist=NETWORK_ARGUMENTS)
 class FactorVAE(VAE):
   """Regularizer KL + gamma * TC estimate; discriminator trained with its own Adam."""
 
   model_name = "factor_vae"
 
-  def __init__(self, encoder, decoder, family, likelihood, gamma=10.0,
+  def __init__(self, observation_shape, encoder, decoder, family, likelihood, gamma=10.0,
                discriminator_learning_rate=1e-4, **kwargs):
-    super().__init__(encoder, decoder, family, likelihood, **kwargs)
+    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
     self.gamma = float(gamma)
     self.discriminator = build_discriminator()
     self.discriminator_optimizer = keras.optimizers.Adam(
@@ -73,8 +73,8 @@ class FactorVAE(VAE):
     losses["discriminator_loss"] = disc_loss
     return losses
 
-  def build_for(self, observation_shape):
-    super().build_for(observation_shape)
+  def build_all(self):
+    super().build_all()
     self.discriminator(tf.zeros((1, self.latent_dim)))
     self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 

@@ -1,40 +1,33 @@
 """InfoGAN (Chen et al. 2016) whose Q network's posterior over the codes is a zoo posterior family.
 
-The generator G(z, c, k) turns noise z ~ N(0, I_noise_dim), continuous codes c ~ N(0, I_d) and
-optional categorical codes k (uniform over `categorical_dim` values each) into Bernoulli logits.
-The discriminator D and the Q network share one convolutional trunk; Q's continuous head emits
-raw parameters laid out exactly like an encoder's (`per_latent` [B, d, k], `joint` [B, j]) and a
-`zoo.posteriors` family turns them into Q(c | x). Maximizing the variational lower bound
+The generator G(z, c, k) turns noise z ~ N(0, I_noise_dim), continuous codes c and optional
+categorical codes k (uniform over `categorical_dim` values each) into Bernoulli logits. The
+discriminator D and the Q network share one convolutional trunk
+(`zoo.networks.infogan_networks`); Q's continuous head emits raw parameters laid out exactly
+like an encoder's and a `zoo.posteriors` family turns them into Q(c | x). Maximizing the
+variational lower bound
 
     L_I = E_{z, c, k}[log Q(c | G(z, c, k)) + log Q(k | G(z, c, k))]
     I(c, k; G(z, c, k)) >= H(c) + H(k) + L_I
 
 makes the codes recoverable from the images. Both players add lambda * (-L_I) to the standard
 non-saturating GAN losses: D and Q minimize it through the discriminator's own Adam, G through
-the model's compiled optimizer, both from the same forward pass in every step. D's weights are
-spectrally normalized by default (`infogan_discriminator.normalization`): with the paper's
-batch-norm D, D overpowered G on binary dSprites (measurements in gin_configs/models/infogan.gin).
+the model's compiled optimizer, both from the same forward pass in every step.
 
-The continuous codes' prior (`infogan.code_prior`): "normal", c ~ N(0, I), the prior every
-VAE in the zoo has, or "uniform", c ~ Uniform(-sqrt 3, sqrt 3)^d, the paper's uniform codes
-rescaled to unit variance so that traversal ranges mean the same for both. The choice matters
-for disentanglement: the GAN and information terms are unchanged when an isotropic Gaussian
-code space is rotated, so nothing ties a code axis to one factor, while a rotated uniform cube is
-a different distribution. On 32x32 dSprites (CPU recipe, 3 seeds,
-gin_configs/models/infogan.gin) uniform codes gave a mean MIG of 0.053 over steps 1,000-4,000,
-normal codes 0.027. H(c) is d/2 log(2 pi e) or d log(2 sqrt 3) nats; the export's
-`sample_prior` and `zoo-visualize` draw from the model's prior.
+The continuous codes' prior is `infogan.code_prior` (`zoo.models.priors`): "normal", the prior
+every VAE in the zoo has, or "uniform". An isotropic Gaussian code space can be rotated without
+changing the GAN or the information term, so nothing ties a code axis to one factor; a rotated
+uniform cube is a different distribution. Measurements behind the recipe are in docs/INFOGAN.md.
 
-How the model fits the zoo's model protocol (what zoo-train, evaluation and zoo-export use):
-  posterior(x)   Q(c | x) over the continuous codes, the representation every metric scores.
-  decode(c)      G(0, c, 0): zero noise (the mode and mean of its prior) and category 0 for
-                 every categorical code, so decode, reconstruct and traversals are deterministic
-                 functions of c; `generate` takes all three inputs explicitly.
-  encoder        the discriminator (trunk, real/fake head, Q heads), decoder the generator:
-                 the names the exporter reads variables from.
-  main_variables the generator's, updated by the compiled optimizer (training.learning_rate);
-                 `compile` sets that Adam's beta_1 to `generator_beta_1` (0.5, the GAN standard)
-                 because zoo-train builds it with the VAE default 0.9.
+How the model meets the zoo's model protocol (`zoo.models.zoo_model`):
+  posterior(x)       Q(c | x) over the continuous codes, the representation every metric scores.
+  decode(c)          G(0, c, 0): zero noise (the mode and mean of its prior) and category 0 for
+                     every categorical code, so decode, reconstruct and traversals are
+                     deterministic functions of c; `generate` takes all three inputs.
+  main_variables     the generator's, updated by the compiled optimizer (training.learning_rate);
+                     `compile` sets that Adam's beta_1 to `generator_beta_1` (0.5, the GAN
+                     standard) because zoo-train builds it with the VAE default 0.9.
+  export_variables   the discriminator's (trunk and Q heads) and the generator's.
 """
 import math
 
@@ -42,176 +35,16 @@ import gin
 import keras
 import tensorflow as tf
 
+from zoo import validation
+from zoo.models import priors
+from zoo.models import zoo_model
 from zoo.models.likelihoods import Likelihood
-from zoo.networks.encoders import Encoder
+from zoo.networks import infogan_networks
 from zoo.posteriors import gaussian_utils
-
-DISCRIMINATOR_NORMALIZATIONS = ("batch_norm", "spectral", "none")
-CODE_PRIORS = ("normal", "uniform")
-# Uniform codes on [-a, a] with a = sqrt(3) have unit variance, like N(0, 1).
-UNIFORM_CODE_HALF_WIDTH = math.sqrt(3.0)
-# Entropy of one code in nats: N(0, 1), and Uniform(-a, a).
-_CODE_ENTROPY = {"normal": 0.5 * math.log(2.0 * math.pi * math.e),
-                 "uniform": math.log(2.0 * UNIFORM_CODE_HALF_WIDTH)}
-
-
-def _check_channels(channels, what):
-  channels = tuple(int(c) for c in channels)
-  if not channels or min(channels) < 1:
-    raise ValueError(f"{what}={channels!r}: expected a non-empty tuple of positive integers")
-  return channels
-
-
-@gin.configurable("infogan_generator", denylist=["observation_shape"])
-def build_generator(observation_shape, dense_units=1024, channels=(128, 64, 32),
-                    batch_norm=True):
-  """G: inputs [B, n] -> logits [B, H, W, C].
-
-  dense(dense_units) -> dense to a base grid with channels[0] maps -> one stride-2
-  transposed convolution (kernel 4) per further entry of `channels` -> a last stride-2
-  transposed convolution to C logits. The image side is the base side times 2^len(channels),
-  so (128, 64) is the InfoGAN paper's MNIST generator (7 -> 28; here 8 -> 32) and
-  (128, 64, 32) its 64x64 extension. ReLU and batch norm after every layer but the last.
-
-  Args:
-    observation_shape: (H, W, C) with H and W divisible by 2^len(channels).
-    dense_units: width of the first dense layer.
-    channels: feature maps of the base grid, then of each upsampled grid but the last.
-    batch_norm: batch norm before each ReLU (the paper's choice; keeps G from collapsing).
-  """
-  height, width, image_channels = tuple(observation_shape)
-  channels = _check_channels(channels, "infogan_generator.channels")
-  factor = 2 ** len(channels)
-  if height % factor or width % factor:
-    raise ValueError(f"infogan_generator.channels={channels}: image shape {observation_shape} "
-                     f"needs height and width divisible by 2^{len(channels)} = {factor}")
-
-  def activation(name):
-    block = [keras.layers.BatchNormalization(name=f"{name}_bn")] if batch_norm else []
-    return block + [keras.layers.ReLU(name=f"{name}_relu")]
-
-  base_h, base_w = height // factor, width // factor
-  layers = [keras.layers.Dense(int(dense_units), name="dense1")] + activation("dense1")
-  layers += [keras.layers.Dense(base_h * base_w * channels[0], name="dense2")]
-  layers += activation("dense2")
-  layers.append(keras.layers.Reshape((base_h, base_w, channels[0]), name="base_grid"))
-  for i, units in enumerate(channels[1:]):
-    name = f"deconv{i + 1}"
-    layers.append(keras.layers.Conv2DTranspose(units, 4, strides=2, padding="same", name=name))
-    layers += activation(name)
-  layers.append(keras.layers.Conv2DTranspose(image_channels, 4, strides=2, padding="same",
-                                             name=f"deconv{len(channels)}_logits"))
-  return keras.Sequential(layers, name="generator")
-
-
-class InfoGANDiscriminator(keras.Model):
-  """D and Q on one trunk: x [B, H, W, C] -> dict of
-     logits [B] (real vs generated), per_latent [B, d, k] and joint [B, j] (Q's raw continuous
-     posterior parameters for `family`), and, with categorical codes,
-     categorical_logits [B, num_categorical, categorical_dim].
-
-  Args:
-    features: layers x -> h [B, F], shared by D and Q.
-    real_fake: layer h -> [B, 1], D's logit.
-    q_head: an `zoo.networks.encoders.Encoder` applied to h (its "trunk" is Q's hidden layer),
-      so a shared or split head gives the same parameter layout as an encoder.
-    num_categorical, categorical_dim: the categorical codes Q also predicts.
-  """
-
-  def __init__(self, features, real_fake, q_head, num_categorical, categorical_dim, **kwargs):
-    super().__init__(**kwargs)
-    self.features = keras.Sequential(features, name="trunk")
-    self.real_fake = real_fake
-    self.q_head = q_head
-    self.num_categorical = num_categorical
-    self.categorical_dim = categorical_dim
-    if num_categorical:
-      self.categorical_head = keras.layers.Dense(num_categorical * categorical_dim,
-                                                 name="categorical_logits")
-
-  def call(self, x, training=False):
-    h = self.features(x, training=training)
-    per_latent, joint = self.q_head(h, training=training)
-    outputs = {"logits": self.real_fake(h, training=training)[:, 0], "per_latent": per_latent,
-               "joint": joint}
-    if self.num_categorical:
-      outputs["categorical_logits"] = keras.ops.reshape(
-          self.categorical_head(h), (-1, self.num_categorical, self.categorical_dim))
-    return outputs
-
-
-@gin.configurable("infogan_discriminator",
-                  denylist=["family", "num_categorical", "categorical_dim"])
-def build_discriminator(family, num_categorical=0, categorical_dim=10, channels=(64, 128, 128),
-                        dense_units=1024, q_units=128, q_split=False, q_branch_units=32,
-                        normalization="spectral"):
-  """D/Q: stride-2 convolutions (kernel 4, leaky ReLU 0.2) -> dense(dense_units) -> real/fake
-  logit, and Q: dense(q_units) -> the encoder head.
-
-  (64, 128) with dense 1024, Q 128 and batch norm is the InfoGAN paper's MNIST discriminator.
-
-  Args:
-    family: the posterior family of Q(c | x); fixes Q's output layout.
-    num_categorical, categorical_dim: categorical codes (0 for none).
-    channels: feature maps of each convolution.
-    dense_units: the shared dense layer after the convolutions.
-    q_units: width of Q's hidden layer (and of the encoder head's deep layer when not split).
-    q_split: give each continuous code its own deep layer and output, as the split encoder does.
-    q_branch_units: width of each code's branch when split.
-    normalization: "spectral" (spectral normalization of every trunk weight and of the
-      real/fake logit, no batch norm: a Lipschitz-bounded D), "batch_norm" (the paper's: after
-      every convolution but the first, after the dense layer and Q's hidden layer) or "none".
-      On binary dSprites the batch-norm D overpowers G (see gin_configs/models/infogan.gin).
-  """
-  channels = _check_channels(channels, "infogan_discriminator.channels")
-  if normalization not in DISCRIMINATOR_NORMALIZATIONS:
-    raise ValueError(f"infogan_discriminator.normalization={normalization!r}: expected one of "
-                     f"{', '.join(DISCRIMINATOR_NORMALIZATIONS)}")
-  batch_norm = normalization == "batch_norm"
-
-  def weights(layer):
-    if normalization == "spectral":
-      return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn")
-    return layer
-
-  def activation(name, normalize):
-    block = [keras.layers.BatchNormalization(name=f"{name}_bn")] if normalize else []
-    return block + [keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_lrelu")]
-
-  features = []
-  for i, units in enumerate(channels):
-    name = f"conv{i + 1}"
-    features.append(weights(keras.layers.Conv2D(units, 4, strides=2, padding="same", name=name)))
-    features += activation(name, batch_norm and i > 0)
-  features += [keras.layers.Flatten(name="flatten"),
-               weights(keras.layers.Dense(int(dense_units), name="dense"))]
-  features += activation("dense", batch_norm)
-  q_hidden = [keras.layers.Dense(int(q_units), name="q_hidden")] + activation("q_hidden",
-                                                                              batch_norm)
-  q_head = Encoder(q_hidden, family.latent_dim, family.per_latent_params, family.joint_params,
-                   deep_units=int(q_units), split=bool(q_split), branch_units=int(q_branch_units),
-                   name="q_split_head" if q_split else "q_head")
-  real_fake = weights(keras.layers.Dense(1, name="real_fake_logit"))
-  return InfoGANDiscriminator(features, real_fake, q_head, num_categorical, categorical_dim,
-                              name="discriminator")
-
-
-def _check_number(name, value, low, high=None, integer=False, low_open=False):
-  """value as float/int, or ValueError naming `infogan.<name>` and the allowed range."""
-  kind = "an integer" if integer else "a number"
-  ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-  if integer:
-    ok = ok and float(value).is_integer()
-  if ok:
-    ok = (value > low if low_open else value >= low) and (high is None or value < high)
-  if not ok:
-    bound = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high is not None else "")
-    raise ValueError(f"infogan.{name}={value!r}: expected {kind} {bound}")
-  return int(value) if integer else float(value)
 
 
 @gin.configurable("infogan", denylist=["observation_shape", "family"])
-class InfoGAN(keras.Model):
+class InfoGAN(zoo_model.ZooModel):
   """InfoGAN with Q(c | x) from a posterior family; the zoo's model protocol (see module doc).
 
   Args:
@@ -233,49 +66,36 @@ class InfoGAN(keras.Model):
   def __init__(self, observation_shape, family, noise_dim=10, num_categorical=0,
                categorical_dim=10, info_lambda=0.1, discriminator_learning_rate=1e-3,
                discriminator_beta_1=0.5, generator_beta_1=0.5, code_prior="normal", **kwargs):
-    super().__init__(**kwargs)
-    self.observation_shape = tuple(int(n) for n in observation_shape)
+    super().__init__(observation_shape, family, Likelihood(name="bernoulli"), **kwargs)
     if len(self.observation_shape) != 3:
       raise ValueError(f"infogan: observation shape {observation_shape} must be (H, W, C); "
                        "InfoGAN's networks are convolutional")
-    self.family = family
-    self.latent_dim = family.latent_dim
-    self.noise_dim = _check_number("noise_dim", noise_dim, 0, integer=True)
-    self.num_categorical = _check_number("num_categorical", num_categorical, 0, integer=True)
-    self.categorical_dim = _check_number("categorical_dim", categorical_dim, 2, integer=True)
-    self.info_lambda = _check_number("info_lambda", info_lambda, 0)
-    self.generator_beta_1 = _check_number("generator_beta_1", generator_beta_1, 0, 1)
-    discriminator_learning_rate = _check_number(
-        "discriminator_learning_rate", discriminator_learning_rate, 0, low_open=True)
-    discriminator_beta_1 = _check_number("discriminator_beta_1", discriminator_beta_1, 0, 1)
-    if code_prior not in CODE_PRIORS:
-      raise ValueError(f"infogan.code_prior={code_prior!r}: expected one of {CODE_PRIORS}")
-    self.code_prior = code_prior
-    self.likelihood = Likelihood(name="bernoulli")
-    self.generator = build_generator(self.observation_shape)
-    self.discriminator = build_discriminator(family, self.num_categorical, self.categorical_dim)
+    self.noise_dim = validation.non_negative_int(noise_dim, "infogan.noise_dim")
+    self.num_categorical = validation.non_negative_int(num_categorical, "infogan.num_categorical")
+    self.categorical_dim = validation.integer(categorical_dim, "infogan.categorical_dim",
+                                              minimum=2)
+    self.info_lambda = validation.number(info_lambda, "infogan.info_lambda", minimum=0)
+    self.generator_beta_1 = validation.number(generator_beta_1, "infogan.generator_beta_1",
+                                              minimum=0, maximum=1, exclusive_maximum=True)
+    discriminator_learning_rate = validation.positive_number(
+        discriminator_learning_rate, "infogan.discriminator_learning_rate")
+    discriminator_beta_1 = validation.number(
+        discriminator_beta_1, "infogan.discriminator_beta_1", minimum=0, maximum=1,
+        exclusive_maximum=True)
+    self.code_prior = validation.one_of(code_prior, priors.PRIOR_NAMES, "infogan.code_prior")
+    self.generator = infogan_networks.build_generator(self.observation_shape)
+    self.discriminator = infogan_networks.build_discriminator(family, self.num_categorical,
+                                                              self.categorical_dim)
     self.discriminator_optimizer = keras.optimizers.Adam(
         learning_rate=discriminator_learning_rate, beta_1=discriminator_beta_1, beta_2=0.999,
         name="discriminator_adam")
     # H(c) + H(k): the MI lower bound is this plus L_I.
-    self.code_entropy = (self.latent_dim * _CODE_ENTROPY[code_prior]
+    self.code_entropy = (self.latent_dim * priors.ENTROPY_PER_CODE[code_prior]
                          + self.num_categorical * math.log(self.categorical_dim))
 
-  # --- the names the exporter and evaluation read ---
-
   @property
-  def encoder(self):
-    """The network behind `posterior` (D's trunk and the Q heads)."""
-    return self.discriminator
-
-  @property
-  def decoder(self):
-    """The network behind `decode`: the generator."""
-    return self.generator
-
-  @property
-  def decoder_output(self):
-    return self.likelihood.decoder_output
+  def prior_name(self):
+    return self.code_prior
 
   def compile(self, optimizer="rmsprop", **kwargs):
     super().compile(optimizer=optimizer, **kwargs)
@@ -287,17 +107,10 @@ class InfoGAN(keras.Model):
   def sample_latents(self, batch_size):
     """Draws from the priors: noise [B, noise_dim], codes [B, d], categories int32 [B, n]."""
     noise = tf.random.normal([batch_size, self.noise_dim])
-    codes = self.sample_codes(batch_size)
+    codes = self.sample_prior(batch_size)
     categories = tf.random.uniform([batch_size, self.num_categorical], 0, self.categorical_dim,
                                    dtype=tf.int32)
     return noise, codes, categories
-
-  def sample_codes(self, batch_size):
-    """Continuous codes [B, d] from `code_prior`."""
-    shape = tf.stack([batch_size, self.latent_dim])
-    if self.code_prior == "uniform":
-      return tf.random.uniform(shape, -UNIFORM_CODE_HALF_WIDTH, UNIFORM_CODE_HALF_WIDTH)
-    return tf.random.normal(shape)
 
   def generate(self, noise, codes, categories=None, training=False):
     """Generator logits [B, H, W, C] for noise [B, noise_dim], codes [B, d] and
@@ -323,10 +136,6 @@ class InfoGAN(keras.Model):
     """Q(c | x) over the continuous codes: batch shape [B], event shape [d]."""
     outputs = self.discriminator(x, training=training)
     return self.family(outputs["per_latent"], outputs["joint"])
-
-  def call(self, x, training=False):
-    """Logits of G(0, E_Q[c | x], 0): x regenerated from its inferred codes."""
-    return self.decode(self.posterior(x, training=training).mean(), training=training)
 
   # --- losses and training ---
 
@@ -398,16 +207,13 @@ class InfoGAN(keras.Model):
     """The generator's variables: what the compiled optimizer updates."""
     return self.generator.trainable_variables
 
-  vae_variables = main_variables  # the name the exporter's restore uses
+  def export_variables(self):
+    return self.discriminator.variables + self.generator.variables
 
-  def build_for(self, observation_shape):
-    """Creates every weight and the discriminator's optimizer slots with a dummy batch."""
-    if tuple(observation_shape) != self.observation_shape:
-      raise ValueError(f"infogan: build_for got observation shape {tuple(observation_shape)}, "
-                       f"the model was built for {self.observation_shape}")
+  def build_all(self):
     self.compute_losses(tf.zeros((1,) + self.observation_shape), training=False)
+    self.optimizer.build(self.main_variables)
     self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
   def optimizers(self):
-    """Optimizers whose state is checkpointed, by name."""
     return {"optimizer": self.optimizer, "discriminator_optimizer": self.discriminator_optimizer}

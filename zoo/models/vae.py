@@ -4,19 +4,24 @@ The model is encoder -> posterior family (a TFP distribution) -> sample -> decod
 Subclasses change only the regularizer (`regularizer`) and, for FactorVAE, the training step.
 """
 import gin
-import keras
 import tensorflow as tf
 
+from zoo.models import zoo_model
 from zoo.posteriors import gaussian_utils
 
 
-class VAE(keras.Model):
+# Constructor arguments that `zoo.models.build_model` supplies, hence not gin settings.
+NETWORK_ARGUMENTS = ["observation_shape", "encoder", "decoder", "family", "likelihood"]
+
+
+class VAE(zoo_model.ZooModel):
   """A VAE whose approximate posterior comes from a configurable posterior family.
 
   Loss per example: reconstruction NLL + regularizer, where the plain VAE's regularizer is the
   analytic KL(q(z|x) || N(0, I)).
 
   Args:
+    observation_shape: shape of one observation.
     encoder: maps x [B, ...] to (per_latent [B, d, k], joint [B, j]) for `family`.
     decoder: maps z [B, d] to raw outputs shaped like x.
     family: a `zoo.posteriors` family turning the encoder outputs into a distribution.
@@ -25,17 +30,10 @@ class VAE(keras.Model):
 
   model_name = "vae"
 
-  def __init__(self, encoder, decoder, family, likelihood, **kwargs):
-    super().__init__(**kwargs)
+  def __init__(self, observation_shape, encoder, decoder, family, likelihood, **kwargs):
+    super().__init__(observation_shape, family, likelihood, **kwargs)
     self.encoder = encoder
     self.decoder = decoder
-    self.family = family
-    self.likelihood = likelihood
-    self.latent_dim = family.latent_dim
-
-  @property
-  def decoder_output(self):
-    return self.likelihood.decoder_output
 
   def posterior(self, x, training=False):
     """q(z|x) as a TFP distribution with batch shape [B] and event shape [d]."""
@@ -45,10 +43,6 @@ class VAE(keras.Model):
   def decode(self, z, training=False):
     """Raw decoder output (logits or means, see `decoder_output`) for codes z [B, d]."""
     return self.decoder(z, training=training)
-
-  def call(self, x, training=False):
-    """Raw reconstruction of x through the posterior mean."""
-    return self.decode(self.posterior(x, training=training).mean(), training=training)
 
   def regularizer(self, dist, z, kl):
     """Scalar regularizer averaged over the batch, plus named terms for logging.
@@ -98,27 +92,26 @@ class VAE(keras.Model):
 
   @property
   def main_variables(self):
-    """The variables `self.optimizer` updates (a second optimizer, if any, owns the rest)."""
     return self.encoder.trainable_variables + self.decoder.trainable_variables
 
-  def build_for(self, observation_shape):
-    """Creates all weights by running a dummy batch (needed before checkpoint restore)."""
-    dummy = tf.zeros((1,) + tuple(observation_shape))
-    self.compute_losses(dummy, training=False)
+  def export_variables(self):
+    return self.encoder.variables + self.decoder.variables
 
-  def optimizers(self):
-    """Optimizers whose state is checkpointed, by name."""
-    return {"optimizer": self.optimizer}
+  def build_all(self):
+    # One dummy batch creates the weights; a subclass with its own networks extends this.
+    self.compute_losses(tf.zeros((1,) + self.observation_shape), training=False)
+    self.optimizer.build(self.main_variables)
 
 
-@gin.configurable("beta_vae", denylist=["encoder", "decoder", "family", "likelihood"])
+@gin.configurable("beta_vae", denylist=NETWORK_ARGUMENTS)
 class BetaVAE(VAE):
   """beta-VAE (Higgins et al. 2017): the KL weighted by beta."""
 
   model_name = "beta_vae"
 
-  def __init__(self, encoder, decoder, family, likelihood, beta=4.0, **kwargs):
-    super().__init__(encoder, decoder, family, likelihood, **kwargs)
+  def __init__(self, observation_shape, encoder, decoder, family, likelihood, beta=4.0,
+               **kwargs):
+    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
     if not beta >= 0:
       raise ValueError(f"beta_vae.beta={beta}: expected >= 0")
     self.beta = float(beta)

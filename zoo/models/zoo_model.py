@@ -1,0 +1,94 @@
+"""The model protocol: what training, export, evaluation and the pictures use of any model.
+
+Every model of the zoo, VAE-type or InfoGAN, is a `ZooModel`:
+
+  model_name                  registry name ("beta_vae", "infogan", ...)
+  observation_shape           shape of one observation, e.g. (64, 64, 1)
+  family, latent_dim          the posterior family (a `zoo.posteriors` family) and d
+  likelihood, decoder_output  how the decoder's raw output is read ("logits" or "mean")
+  posterior(x)                q(z | x), a TFP distribution with batch shape [B], event shape [d]
+  decode(z), decode_mean(z)   raw decoder output, and the mean of p(x | z)
+  prior_name, sample_prior(n) the prior over the codes (`zoo.models.priors`) and draws from it
+  main_variables              what the compiled optimizer updates
+  optimizers()                every optimizer whose state is checkpointed, by name
+  export_variables()          the variables posterior and decode read (what an export saves)
+  build_all()                 creates every weight and optimizer slot (before a restore)
+  compute_losses(x)           every loss term of a batch; train_step is one optimizer step
+
+Nothing outside a model reads any other attribute of it.
+"""
+import abc
+
+import keras
+
+from zoo.models import priors
+
+
+class ZooModel(keras.Model, metaclass=abc.ABCMeta):
+  """Base class of every model; see the module docstring for the protocol.
+
+  Args:
+    observation_shape: shape of one observation.
+    family: the `zoo.posteriors` family of q(z | x) (for InfoGAN: of Q(c | x)).
+    likelihood: a `zoo.models.likelihoods.Likelihood`, which reads the decoder's raw output.
+  """
+
+  model_name = None
+
+  def __init__(self, observation_shape, family, likelihood, **kwargs):
+    super().__init__(**kwargs)
+    self.observation_shape = tuple(int(n) for n in observation_shape)
+    self.family = family
+    self.latent_dim = family.latent_dim
+    self.likelihood = likelihood
+
+  @property
+  def decoder_output(self):
+    """What `decode` returns: "logits" (Bernoulli) or "mean" (Gaussian)."""
+    return self.likelihood.decoder_output
+
+  @property
+  def prior_name(self):
+    """The prior over the codes, one of `priors.PRIOR_NAMES`."""
+    return "normal"
+
+  @abc.abstractmethod
+  def posterior(self, x, training=False):
+    """q(z | x) for observations x [B, *observation_shape]."""
+
+  @abc.abstractmethod
+  def decode(self, z, training=False):
+    """Raw decoder output [B, *observation_shape] (see `decoder_output`) for codes z [B, d]."""
+
+  def decode_mean(self, z):
+    """The mean of p(x | z): images in [0, 1] for a Bernoulli decoder."""
+    return self.likelihood.mean(self.decode(z, training=False))
+
+  def sample_prior(self, count):
+    """`count` codes [count, d] drawn from the prior (count may be a scalar tensor)."""
+    return priors.sample(self.prior_name, [count, self.latent_dim])
+
+  def call(self, x, training=False):
+    """Raw reconstruction of x through the posterior mean."""
+    return self.decode(self.posterior(x, training=training).mean(), training=training)
+
+  @property
+  @abc.abstractmethod
+  def main_variables(self):
+    """The variables `self.optimizer` updates (a second optimizer, if any, owns the rest)."""
+
+  @abc.abstractmethod
+  def export_variables(self):
+    """Every variable `posterior` and `decode` read."""
+
+  def optimizers(self):
+    """Optimizers whose state is checkpointed, by name."""
+    return {"optimizer": self.optimizer}
+
+  @abc.abstractmethod
+  def build_all(self):
+    """Creates every weight and every optimizer's slots; the model must be compiled."""
+
+  @abc.abstractmethod
+  def compute_losses(self, x, training=True):
+    """All loss terms of a batch: a dict of scalars (and per-latent vectors)."""
