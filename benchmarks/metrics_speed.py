@@ -31,6 +31,7 @@ from sklearn import model_selection
 from sklearn import multiclass
 
 from evaluation.metrics import beta_vae
+from evaluation.metrics import boosted_trees
 from evaluation.metrics import dci
 from evaluation.metrics import downstream
 from evaluation.metrics import factor_vae
@@ -271,11 +272,11 @@ def main():
   NUM_TRAIN, NUM_TEST = args.num_train, args.num_test
   DOWNSTREAM_SIZES = tuple(n for n in DOWNSTREAM_SIZES if n < NUM_TRAIN) + (NUM_TRAIN,)
   command = "python benchmarks/metrics_speed.py " + " ".join(sys.argv[1:])
-  n_jobs = downstream.resolve_n_jobs(args.n_jobs)
+  n_jobs = boosted_trees.resolve_n_jobs(args.n_jobs)
   print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs, n_jobs={n_jobs}; "
         f"load average before: {load_average()}", flush=True)
   print(f"presorted, stage-parallel boosted trees exact on this scikit-learn: "
-        f"{downstream.presorted_boosting_is_exact()}", flush=True)
+        f"{boosted_trees.presorted_boosting_is_exact()}", flush=True)
   data = make_data()
   loads = [load_average()]
   rows = []
@@ -372,7 +373,7 @@ def format_report(rows, n_jobs, loads, command):
       "work (the CPU columns).",
       "* The trees of one stage only depend on the previous stages and on one seed each from "
       "the model's RandomState, so they are built concurrently on a thread pool shared by all "
-      "factors (`evaluation/metrics/downstream.py`); the builder runs without the GIL. Whole "
+      "factors (`evaluation/metrics/boosted_trees.py`); the builder runs without the GIL. Whole "
       "factors per thread would balance badly (40 of 113 trees in one factor: at most 1.77x on "
       "2 cores, 2.8x on any number), so that is used only below 2,000 points or when factors "
       "balance well.",

@@ -14,6 +14,9 @@ import gin
 import numpy as np
 
 from evaluation import metrics as metric_registry
+from evaluation import trained_model
+from zoo import cli
+from zoo.io_utils import write_json_atomically
 
 # Metrics that need the full posterior (mean and covariance), not only codes.
 POSTERIOR_METRICS = ("mi_measures",)
@@ -60,11 +63,11 @@ def _json_number(value):
   return None if math.isnan(value) else value
 
 
-def evaluate(representation, output_dir, metric_names, seed=0, codes="mean", log_fn=print):
-  """Computes `metric_names` on `representation` and writes output_dir/results.json.
+def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print):
+  """Computes `metric_names` on `model` and writes output_dir/results.json.
 
   Args:
-    representation: an `evaluation.representation.Representation`.
+    model: an `evaluation.trained_model.TrainedModel`.
     output_dir: created if missing.
     metric_names: registered metric names.
     seed: each metric gets a numpy RandomState seeded with this value, as the reference does.
@@ -74,9 +77,9 @@ def evaluate(representation, output_dir, metric_names, seed=0, codes="mean", log
   Returns:
     The results dict.
   """
-  data = representation.ground_truth_data
-  codes_fn = representation.codes_function(codes)
-  results = {"evaluated": representation.description, "dataset": data.name,
+  data = model.ground_truth_data
+  codes_fn = model.codes_function(codes)
+  results = {"evaluated": model.description, "dataset": data.name,
              "representation": codes, "seed": seed}
   for name in metric_names:
     fn = metric_registry.REGISTRY[name]
@@ -84,7 +87,7 @@ def evaluate(representation, output_dir, metric_names, seed=0, codes="mean", log
     start = time.time()
     random_state = np.random.RandomState(seed)
     if name in POSTERIOR_METRICS:
-      scores = fn(data, representation.posterior, random_state)
+      scores = fn(data, model.posterior, random_state)
     else:
       scores = fn(data, codes_fn, random_state)
     elapsed = time.time() - start
@@ -95,7 +98,6 @@ def evaluate(representation, output_dir, metric_names, seed=0, codes="mean", log
       results[f"settings.{name}.{key}"] = value
     log_fn(f"[zoo-evaluate] {name} done in {elapsed:.1f} s")
 
-  from zoo.io_utils import write_json_atomically  # pylint: disable=g-import-not-at-top
   os.makedirs(output_dir, exist_ok=True)
   write_json_atomically(os.path.join(output_dir, "results.json"), results)
   log_fn(format_table(results))
@@ -113,3 +115,36 @@ def format_table(results):
     shown = "nan" if value is None else f"{value:.4f}"
     lines.append(f"{key:<{width}}  {shown}")
   return "\n".join(lines)
+
+
+def register_metric_settings(required):
+  """Imports every metric module, which registers its gin configurables.
+
+  Settings may name any metric (a study's settings file names all of them), so all are looked
+  up; only the `required` ones must import.
+  """
+  for name in metric_registry.REGISTRY:
+    try:
+      metric_registry.REGISTRY[name]  # pylint: disable=pointless-statement
+    except ImportError:
+      if name in required:
+        raise
+
+
+def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, checkpoint=None,
+                   seed=0, codes="mean", gin_files=(), gin_bindings=(), log_fn=print):
+  """What zoo-evaluate does: load one model, apply the metric settings, evaluate, write.
+
+  Exactly one of `saved_model` (a zoo-export directory) and `model_dir` (a zoo-train run,
+  optionally at `checkpoint`) says what is evaluated. The model's own configuration is parsed
+  first, then `gin_files` and `gin_bindings` with the metric settings.
+
+  Returns:
+    The results dict written to output_dir/results.json.
+  """
+  names = parse_metric_names(metrics)
+  gin.clear_config()
+  model = trained_model.load(model_dir=model_dir, saved_model=saved_model, checkpoint=checkpoint)
+  register_metric_settings(names)
+  cli.parse_gin(list(gin_files), list(gin_bindings))
+  return evaluate(model, output_dir, names, seed=seed, codes=codes, log_fn=log_fn)

@@ -40,27 +40,11 @@ def main(argv):
                            "checkpoint already")
     if not FLAGS.output_dir:
       raise cli.UsageError("--output_dir is required")
-    import gin  # pylint: disable=g-import-not-at-top
-    from evaluation import evaluate
-    from evaluation import representation as representation_lib
-    names = evaluate.parse_metric_names(FLAGS.metrics)
-    gin.clear_config()
-    if FLAGS.saved_model:
-      representation = representation_lib.load_from_saved_model(FLAGS.saved_model)
-    else:
-      representation = representation_lib.load_from_model_dir(FLAGS.model_dir, FLAGS.checkpoint)
-    # The registry imports a metric's module, which registers its gin configurables, on first
-    # lookup. Settings may name any metric (a study's settings file names all of them), so all
-    # are looked up; only the requested ones must import.
-    for name in evaluate.metric_registry.REGISTRY:
-      try:
-        evaluate.metric_registry.REGISTRY[name]  # pylint: disable=pointless-statement
-      except ImportError:
-        if name in names:
-          raise
-    cli.parse_gin(FLAGS.gin_config, FLAGS.gin_bindings)
-    evaluate.evaluate(representation, FLAGS.output_dir, names, seed=FLAGS.seed,
-                      codes=FLAGS.representation)
+    from evaluation import evaluate  # pylint: disable=g-import-not-at-top
+    evaluate.run_evaluation(FLAGS.output_dir, FLAGS.metrics, saved_model=FLAGS.saved_model,
+                            model_dir=FLAGS.model_dir, checkpoint=FLAGS.checkpoint,
+                            seed=FLAGS.seed, codes=FLAGS.representation,
+                            gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings)
   print(f"[zoo-evaluate] results in {FLAGS.output_dir}/results.json")
 
 

@@ -21,14 +21,15 @@ only slightly (violation 0.064 vs 0.070) while making the mean twice as noisy. W
 latent there is nothing to condition on, I_1(a) is the same quantity for every a, and the std is
 reported as exactly 0 (the mean pools the K estimates).
 """
-import gin
 import numpy as np
 import tensorflow as tf
 
 from evaluation import mi_posterior_arrays as arrays
+from zoo import validation
 
 LOG_2PI = arrays.LOG_2PI
 
+DEFAULT_NUM_STRATA = 128
 # Sums of conditional MIs below this many nats leave nothing to be invariant.
 _NEGLIGIBLE_MI = 1e-9
 
@@ -121,8 +122,8 @@ def _conditional_mi_values(log_weights, conditional_mean, conditional_stddev, of
   return tf.stack(values).numpy()
 
 
-@gin.configurable("mi_invariance", denylist=["mean", "covariance"])
-def mi_invariance(mean, covariance, num_conditioning=32, num_samples=4, seed=0, num_strata=128,
+def mi_invariance(mean, covariance, num_conditioning=32, num_samples=4, seed=0,
+                  num_strata=DEFAULT_NUM_STRATA,
                   max_chunk_elements=arrays.DEFAULT_MAX_CHUNK_ELEMENTS):
   """Conditional MI I(x; z_i | z_{-i} = a) per latent over K values a, and its spread.
 
@@ -142,9 +143,9 @@ def mi_invariance(mean, covariance, num_conditioning=32, num_samples=4, seed=0, 
     sum_i std_i / sum_i mean_i (0 when the conditional MIs sum to less than 1e-9 nats).
   """
   posteriors = arrays.check_gaussian_posteriors(mean, covariance)
-  num_conditioning = arrays.check_positive_int(num_conditioning, "num_conditioning")
-  num_samples = arrays.check_positive_int(num_samples, "num_samples")
-  num_strata = arrays.check_positive_int(num_strata, "num_strata")
+  num_conditioning = validation.positive_int(num_conditioning, "num_conditioning")
+  num_samples = validation.positive_int(num_samples, "num_samples")
+  num_strata = validation.positive_int(num_strata, "num_strata")
   rng = arrays.check_seed(seed)
   num_points, latent_dim = posteriors.mean.shape
   owners = rng.integers(num_points, size=num_conditioning)

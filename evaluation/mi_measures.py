@@ -24,6 +24,8 @@ import tensorflow as tf
 
 from evaluation import mi_invariance as mi_invariance_lib
 from evaluation import mi_posterior_arrays as arrays
+from evaluation.batching import apply_in_batches
+from zoo import validation
 
 LOG_2PI = arrays.LOG_2PI
 
@@ -122,7 +124,7 @@ def _per_sample_log_densities(posteriors, num_samples, seed, max_chunk_elements)
     `posterior_marginal` [R, d] = log q(z_i|x_n), `aggregate_joint` [R] = log q(z),
     `aggregate_marginal` [R, d] = log q_i(z_i).
   """
-  num_samples = arrays.check_positive_int(num_samples, "num_samples")
+  num_samples = validation.positive_int(num_samples, "num_samples")
   rng = arrays.check_seed(seed)
   points, noise, owner = _draw_posterior_samples(posteriors, num_samples, rng)
   latent_dim = points.shape[1]
@@ -147,17 +149,11 @@ def _estimates_from_log_densities(log_densities):
   return mi_per_latent, mi_joint, aggregate_tc
 
 
-@gin.configurable("mi_mutual_information", denylist=["mean", "covariance"])
 def mutual_information(mean, covariance, num_samples=4, seed=0,
                        max_chunk_elements=arrays.DEFAULT_MAX_CHUNK_ELEMENTS):
   """I(x; z_i) per latent and I(x; z), Monte Carlo against the aggregate mixture.
 
-  Args:
-    mean: [N, d] posterior means at the evaluation points.
-    covariance: [N, d, d] posterior covariances.
-    num_samples: draws of z per evaluation point.
-    seed: non-negative int; the same seed gives the same numbers.
-    max_chunk_elements: memory bound of one [chunk, N, d] intermediate, in float64 elements.
+  Same draws and arguments as `mi_measures`.
 
   Returns:
     dict: `mi_per_latent` np.ndarray [d] and `mi_joint` float, in nats. Both are bounded by
@@ -169,20 +165,18 @@ def mutual_information(mean, covariance, num_samples=4, seed=0,
   return dict(mi_per_latent=mi_per_latent, mi_joint=mi_joint)
 
 
-@gin.configurable("mi_aggregate_total_correlation", denylist=["mean", "covariance"])
 def aggregate_total_correlation(mean, covariance, num_samples=4, seed=0,
                                 max_chunk_elements=arrays.DEFAULT_MAX_CHUNK_ELEMENTS):
   """TC(q(z)) = E_q(z)[log q(z) - sum_i log q_i(z_i)] of the aggregate mixture, in nats.
 
-  Same draws and arguments as `mutual_information`; with the same seed the two are computed
-  from common random numbers.
+  Same draws and arguments as `mi_measures`; with the same seed all three are computed from
+  common random numbers.
   """
   posteriors = arrays.check_gaussian_posteriors(mean, covariance)
   log_densities = _per_sample_log_densities(posteriors, num_samples, seed, max_chunk_elements)
   return _estimates_from_log_densities(log_densities)[2]
 
 
-@gin.configurable("mi_measures_from_posteriors", denylist=["mean", "covariance"])
 def mi_measures(mean, covariance, num_samples=4, seed=0,
                 max_chunk_elements=arrays.DEFAULT_MAX_CHUNK_ELEMENTS):
   """All information measures of one encoder from a single set of draws.
@@ -211,27 +205,11 @@ def mi_measures(mean, covariance, num_samples=4, seed=0,
   return result
 
 
-def _encode_in_batches(posterior_function, observations, batch_size):
-  means, covariances = [], []
-  for start in range(0, observations.shape[0], batch_size):
-    batch = observations[start:start + batch_size]
-    outputs = posterior_function(batch)
-    if not isinstance(outputs, (tuple, list)) or len(outputs) != 2:
-      raise ValueError("posterior_function: expected it to return (mean [B, d], covariance "
-                       f"[B, d, d]), got {type(outputs).__name__}")
-    mean, covariance = (np.asarray(output, dtype=np.float64) for output in outputs)
-    if mean.ndim != 2 or mean.shape[0] != batch.shape[0]:
-      raise ValueError(f"posterior_function: expected mean of shape [{batch.shape[0]}, d] for a "
-                       f"batch of {batch.shape[0]}, got {mean.shape}")
-    means.append(mean)
-    covariances.append(covariance)
-  return np.concatenate(means), np.concatenate(covariances)
-
-
 @gin.configurable("mi_measures",
                   denylist=["ground_truth_data", "posterior_function", "random_state"])
 def compute_mi_measures(ground_truth_data, posterior_function, random_state, num_points=2000,
-                        batch_size=64, num_samples=4, num_conditioning=32):
+                        batch_size=64, num_samples=4, num_conditioning=32,
+                        num_strata=mi_invariance_lib.DEFAULT_NUM_STRATA):
   """MI measures and MI-invariance of an encoder on observations sampled from a data set.
 
   Args:
@@ -242,17 +220,27 @@ def compute_mi_measures(ground_truth_data, posterior_function, random_state, num
     batch_size: observations per call of posterior_function.
     num_samples: Monte Carlo draws per evaluation point (see `mi_measures`, `mi_invariance`).
     num_conditioning: K, values of z_{-i} per latent for MI-invariance.
+    num_strata: stratified picks of n per (latent, value of z_{-i}) for MI-invariance.
 
   Returns:
     dict of floats: the keys of `mi_measures` and of `mi_invariance.mi_invariance`.
   """
-  num_points = arrays.check_positive_int(num_points, "num_points", minimum=2)
-  batch_size = arrays.check_positive_int(batch_size, "batch_size")
+  num_points = validation.integer(num_points, "mi_measures.num_points", minimum=2)
+  batch_size = validation.positive_int(batch_size, "mi_measures.batch_size")
+  for name, value in (("num_samples", num_samples), ("num_conditioning", num_conditioning),
+                      ("num_strata", num_strata)):
+    validation.positive_int(value, f"mi_measures.{name}")
   observations = np.asarray(ground_truth_data.sample_observations(num_points, random_state))
-  mean, covariance = _encode_in_batches(posterior_function, observations, batch_size)
+  posteriors = apply_in_batches(posterior_function, observations, batch_size,
+                                what="posterior_function")
+  if not isinstance(posteriors, tuple) or len(posteriors) != 2:
+    raise ValueError("posterior_function: expected it to return (mean [B, d], covariance "
+                     "[B, d, d])")
+  mean, covariance = posteriors
   seed = int(random_state.randint(0, 2**31 - 1))
   result = mi_measures(mean, covariance, num_samples=num_samples, seed=seed)
   result.update(mi_invariance_lib.mi_invariance(mean, covariance,
                                                 num_conditioning=num_conditioning,
-                                                num_samples=num_samples, seed=seed))
+                                                num_samples=num_samples, seed=seed,
+                                                num_strata=num_strata))
   return result

@@ -45,16 +45,15 @@ def main(argv):
       raise cli.UsageError("--output_dir is required")
     # Imports after the flag checks keep mistakes and `--help` fast.
     import gin  # pylint: disable=g-import-not-at-top
-    from evaluation import visualize
+    from evaluation import trained_model
+    from evaluation.pictures import make_pictures
     gin.clear_config()
-    if FLAGS.model_dir:
-      model = visualize.from_model_dir(FLAGS.model_dir, FLAGS.checkpoint)
-    else:
-      model = visualize.from_saved_model(FLAGS.saved_model)
+    model = trained_model.load(model_dir=FLAGS.model_dir, saved_model=FLAGS.saved_model,
+                               checkpoint=FLAGS.checkpoint)
     cli.parse_gin(FLAGS.gin_config, FLAGS.gin_bindings)
-    index = visualize.make_pictures(model, FLAGS.output_dir,
-                                    num_traversal_steps=FLAGS.num_traversal_steps,
-                                    seed=FLAGS.seed, num_points=FLAGS.num_points)
+    index = make_pictures.make_pictures(model, FLAGS.output_dir,
+                                        num_traversal_steps=FLAGS.num_traversal_steps,
+                                        seed=FLAGS.seed, num_points=FLAGS.num_points)
   for name, size in sorted(index["files"].items()):
     print(f"[zoo-visualize] {os.path.join(FLAGS.output_dir, name)} ({size} bytes)")
   print(f"[zoo-visualize] index in {os.path.join(FLAGS.output_dir, 'pictures.json')}")

@@ -8,35 +8,15 @@ import tensorflow as tf
 
 from evaluation import evaluate
 from evaluation import metrics as metric_registry
-from evaluation.representation import Representation
-
-
-class IdentityFactorsData:
-  """Observations are the factor indices themselves (as floats): codes = factors exactly."""
-
-  name = "identity_factors"
-  factor_names = ("a", "b")
-  factors_num_values = (4, 5)
-  observation_shape = (2,)
-
-  def sample_factors(self, num, random_state):
-    return np.stack([random_state.randint(n, size=num) for n in self.factors_num_values], 1)
-
-  def sample_observations_from_factors(self, factors, random_state):
-    return np.asarray(factors, np.float32)
-
-  def sample(self, num, random_state):
-    factors = self.sample_factors(num, random_state)
-    return factors, self.sample_observations_from_factors(factors, random_state)
-
-  def sample_observations(self, num, random_state):
-    return self.sample(num, random_state)[1]
+from evaluation.trained_model import TrainedModel
+from identity_factors import IdentityFactorsData
 
 
 def identity_representation():
   def posterior_fn(x):
     return x, tf.eye(2, batch_shape=[tf.shape(x)[0]]) * 1e-2
-  return Representation(posterior_fn, lambda x: x, 2, IdentityFactorsData(), "identity")
+  return TrainedModel(posterior_fn, lambda x: x, None, 2, (2,), IdentityFactorsData(),
+                      "identity")
 
 
 class EvaluateTest(tf.test.TestCase):

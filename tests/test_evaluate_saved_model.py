@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from evaluation import evaluate
 from evaluation import metrics as metric_registry
-from evaluation import representation as representation_lib
+from evaluation import trained_model
 from zoo import cli
 from zoo import training
 import zoo.all_configurables  # noqa: F401
@@ -42,7 +42,7 @@ METRIC_BINDINGS = [
     "mi_measures.num_points = 200",
     "mi_measures.num_samples = 2",
     "mi_measures.num_conditioning = 4",
-    "mi_invariance.num_strata = 16",
+    "mi_measures.num_strata = 16",
 ]
 METRICS = ["mig", "sap", "mi_measures"]
 
@@ -109,9 +109,9 @@ class EvaluateSavedModelTest(tf.test.TestCase):
 
   def test_representation_from_export_matches_checkpoint(self):
     gin.clear_config()
-    in_process = representation_lib.load_from_model_dir(self.model_dir)
+    in_process = trained_model.from_model_dir(self.model_dir)
     gin.clear_config()
-    exported = representation_lib.load_from_saved_model(self.export_dir)
+    exported = trained_model.from_export(self.export_dir)
     data = exported.ground_truth_data
     self.assertEqual(data.name, "linear_gaussian")
     self.assertEqual(data.observation_shape, (6,))
@@ -134,10 +134,10 @@ class EvaluateSavedModelTest(tf.test.TestCase):
 
   def test_metrics_equal_evaluating_the_checkpoint(self):
     _, from_checkpoint = load_and_evaluate(
-        lambda: representation_lib.load_from_model_dir(self.model_dir),
+        lambda: trained_model.from_model_dir(self.model_dir),
         os.path.join(self.get_temp_dir(), "checkpoint"))
     _, from_export = load_and_evaluate(
-        lambda: representation_lib.load_from_saved_model(self.export_dir),
+        lambda: trained_model.from_export(self.export_dir),
         os.path.join(self.get_temp_dir(), "export"))
     a, b = numbers(from_checkpoint), numbers(from_export)
     self.assertEqual(sorted(a), sorted(b))
@@ -166,7 +166,7 @@ class EvaluateSavedModelTest(tf.test.TestCase):
     with open(os.path.join(output_dir, "results.json")) as f:
       from_binary = json.load(f)
     _, in_process = load_and_evaluate(
-        lambda: representation_lib.load_from_model_dir(self.model_dir),
+        lambda: trained_model.from_model_dir(self.model_dir),
         os.path.join(self.get_temp_dir(), "in_process"), metrics=["mig", "mi_measures"])
     for key in ("mig.discrete_mig", "mi_measures.mi_joint", "mi_measures.aggregate_tc",
                 "mi_measures.violation"):

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn import ensemble
 
+from evaluation.metrics import boosted_trees
 from evaluation.metrics import dci
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
@@ -137,7 +138,7 @@ class BoostedTreesEqualReferenceTest(tf.test.TestCase):
       self.assertAllEqual(a.feature_importances_, b.feature_importances_, msg=msg)
 
   def test_presorted_boosting_is_verified_on_this_scikit_learn(self):
-    self.assertTrue(downstream.presorted_boosting_is_exact())
+    self.assertTrue(boosted_trees.presorted_boosting_is_exact())
 
   def test_every_strategy_gives_the_reference_numbers(self):
     factors, codes = _factors_and_codes(3, num=450, noise=0.3)
@@ -156,9 +157,9 @@ class BoostedTreesEqualReferenceTest(tf.test.TestCase):
         ({"_MIN_POINTS_FOR_STAGE_PARALLEL": 0, "_MIN_FACTOR_SCHEDULE_EFFICIENCY": 2.},
          "per_stage", 3),
         ({"_MIN_POINTS_FOR_STAGE_PARALLEL": 10 ** 9}, "per_factor", 2)):
-      with mock.patch.multiple(downstream, **patches) if patches else contextlib.nullcontext():
-        self.assertEqual(downstream.boosted_trees_strategy(300, [3, 4, 1], n_jobs), strategy)
-        models = downstream.fit_boosted_trees(*train, seed=11, n_jobs=n_jobs)
+      with mock.patch.multiple(boosted_trees, **patches) if patches else contextlib.nullcontext():
+        self.assertEqual(boosted_trees.boosted_trees_strategy(300, [3, 4, 1], n_jobs), strategy)
+        models = boosted_trees.fit_boosted_trees(*train, seed=11, n_jobs=n_jobs)
         self._assert_same_models(plain, models, codes, msg=strategy)
         actual = dci.dci_from_arrays(*train, codes[300:], factors[300:], n_jobs=n_jobs, seed=11)
         self.assertEqual(actual, expected, msg=strategy)
@@ -166,22 +167,22 @@ class BoostedTreesEqualReferenceTest(tf.test.TestCase):
   def test_plain_models_when_the_builder_cannot_be_verified(self):
     factors, codes = _factors_and_codes(4, num=300, noise=0.3)
     codes = codes @ _EQUAL_MIX
-    with mock.patch.object(downstream, "presorted_boosting_is_exact", return_value=False):
-      models = downstream.fit_boosted_trees(codes, factors, seed=3, n_jobs=2)
+    with mock.patch.object(boosted_trees, "presorted_boosting_is_exact", return_value=False):
+      models = boosted_trees.fit_boosted_trees(codes, factors, seed=3, n_jobs=2)
     self.assertEqual({type(m) for m in models}, {ensemble.GradientBoostingClassifier})
     self._assert_same_models(self._plain_models(codes, factors, seed=3), models, codes)
 
   def test_strategy_choice(self):
     dsprites = [3, 6, 40, 32, 32]
     # Whole factors on 2 workers: loads 64 and 49 -> 113 / 128 busy.
-    self.assertAllClose(downstream.factor_schedule_efficiency(dsprites, 2), 113. / 128.)
-    self.assertEqual(downstream.boosted_trees_strategy(10000, dsprites, 2), "per_stage")
-    self.assertEqual(downstream.boosted_trees_strategy(10000, dsprites, 1), "sequential")
-    self.assertEqual(downstream.boosted_trees_strategy(1000, dsprites, 2), "per_factor")
-    self.assertEqual(downstream.boosted_trees_strategy(100, dsprites, 2), "sequential")
-    self.assertEqual(downstream.boosted_trees_strategy(10000, [10, 10], 2), "per_factor")
-    self.assertEqual(downstream.trees_per_stage(np.array([0, 1, 1])), 1)
-    self.assertEqual(downstream.trees_per_stage(np.array([0, 1, 2])), 3)
+    self.assertAllClose(boosted_trees.factor_schedule_efficiency(dsprites, 2), 113. / 128.)
+    self.assertEqual(boosted_trees.boosted_trees_strategy(10000, dsprites, 2), "per_stage")
+    self.assertEqual(boosted_trees.boosted_trees_strategy(10000, dsprites, 1), "sequential")
+    self.assertEqual(boosted_trees.boosted_trees_strategy(1000, dsprites, 2), "per_factor")
+    self.assertEqual(boosted_trees.boosted_trees_strategy(100, dsprites, 2), "sequential")
+    self.assertEqual(boosted_trees.boosted_trees_strategy(10000, [10, 10], 2), "per_factor")
+    self.assertEqual(boosted_trees.trees_per_stage(np.array([0, 1, 1])), 1)
+    self.assertEqual(boosted_trees.trees_per_stage(np.array([0, 1, 2])), 3)
 
 
 class ComputeDciTest(tf.test.TestCase):
@@ -197,7 +198,7 @@ class ComputeDciTest(tf.test.TestCase):
     random_state = np.random.RandomState(4)
     train = utils.generate_batch_factor_code(data, representation, 200, random_state, 16)
     test = utils.generate_batch_factor_code(data, representation, 100, random_state, 16)
-    seed = random_state.randint(downstream.SEED_BOUND)
+    seed = random_state.randint(boosted_trees.SEED_BOUND)
     self.assertEqual(scores, dci.dci_from_arrays(*train, *test, n_jobs=1, seed=seed))
     self.assertEqual(sorted(scores), ["completeness", "disentanglement",
                                       "informativeness_test", "informativeness_train"])

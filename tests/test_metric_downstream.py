@@ -3,6 +3,7 @@ parallel fits give the sequential numbers, and the wrapper keeps the reference's
 import numpy as np
 import tensorflow as tf
 
+from evaluation.metrics import boosted_trees
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
 
@@ -98,11 +99,11 @@ class ParallelTest(tf.test.TestCase):
       self.assertEqual(parallel, sequential, msg=multiclass)
 
   def test_resolve_n_jobs(self):
-    self.assertGreaterEqual(downstream.resolve_n_jobs(None), 1)
-    self.assertEqual(downstream.resolve_n_jobs(-1), downstream.resolve_n_jobs(None))
-    self.assertEqual(downstream.resolve_n_jobs(3), 3)
+    self.assertGreaterEqual(boosted_trees.resolve_n_jobs(None), 1)
+    self.assertEqual(boosted_trees.resolve_n_jobs(-1), boosted_trees.resolve_n_jobs(None))
+    self.assertEqual(boosted_trees.resolve_n_jobs(3), 3)
     with self.assertRaisesRegex(ValueError, "n_jobs"):
-      downstream.resolve_n_jobs(0)
+      boosted_trees.resolve_n_jobs(0)
 
 
 class WrapperTest(tf.test.TestCase):
@@ -122,7 +123,7 @@ class WrapperTest(tf.test.TestCase):
       draws.append(utils.generate_batch_factor_code(data, representation, size, random_state, 16)
                    + utils.generate_batch_factor_code(data, representation, 50, random_state,
                                                       16))
-    seed = random_state.randint(downstream.SEED_BOUND)
+    seed = random_state.randint(boosted_trees.SEED_BOUND)
     expected = {}
     for size, arrays in zip((20, 60), draws):
       result = downstream.downstream_from_arrays(

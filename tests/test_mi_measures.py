@@ -282,10 +282,13 @@ class ComputeMiMeasuresTest(tf.test.TestCase):
       self.assertNear(result[key], closed_form[key], 0.1, msg=key)
 
   def test_wrapper_rejects_bad_posterior_function(self):
-    with self.assertRaisesRegex(ValueError, "posterior_function: expected mean"):
+    with self.assertRaisesRegex(ValueError, "posterior_function: expected outputs with 10 rows"):
       mi_measures.compute_mi_measures(
           _FakeVectorData(), lambda x: (x[:1], np.eye(3)[None]), np.random.RandomState(0),
           num_points=10)
+    with self.assertRaisesRegex(ValueError, r"posterior_function: expected it to return \(mean"):
+      mi_measures.compute_mi_measures(_FakeVectorData(), lambda x: x, np.random.RandomState(0),
+                                      num_points=10)
     with self.assertRaisesRegex(ValueError, "num_points"):
       mi_measures.compute_mi_measures(_FakeVectorData(), lambda x: x, np.random.RandomState(0),
                                       num_points=1)

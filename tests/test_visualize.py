@@ -10,7 +10,12 @@ from PIL import Image
 from scipy import stats
 import tensorflow as tf
 
-from evaluation import visualize
+from evaluation import trained_model
+from evaluation.pictures import grids
+from evaluation.pictures import make_pictures
+from evaluation.pictures import mi_plots
+from evaluation.pictures import traversals
+from export import saved_model_export
 from zoo import cli
 from zoo import data as zoo_data
 from zoo import training
@@ -47,13 +52,13 @@ def read_image(path):
 
 
 def fake_model(decode_mean_fn, latent_dim, observation_shape, data=None, posterior_fn=None):
-  """A VisualModel from plain numpy functions (known answers without a network)."""
+  """A TrainedModel from plain numpy functions (known answers without a network)."""
   def default_posterior(images):
     images = np.asarray(images)
     mean = images.reshape(len(images), -1)[:, :latent_dim].astype(np.float64)
     return mean, np.tile(0.1 * np.eye(latent_dim), (len(images), 1, 1))
-  return visualize.VisualModel(posterior_fn or default_posterior, decode_mean_fn, latent_dim,
-                               observation_shape, data, "fake")
+  return trained_model.TrainedModel(posterior_fn or default_posterior, None, decode_mean_fn,
+                                    latent_dim, observation_shape, data, "fake")
 
 
 class GridTest(tf.test.TestCase):
@@ -62,9 +67,9 @@ class GridTest(tf.test.TestCase):
     # 2 x 3 cells of 4 x 5 pixels; cell (r, c) holds (10 r + c) / 255 (exactly that uint8).
     values = np.array([[10 * r + c for c in range(3)] for r in range(2)], np.float64) / 255.0
     cells = np.broadcast_to(values[:, :, None, None, None], (2, 3, 4, 5, 1))
-    grid = visualize.image_grid(cells, separator=2)
+    grid = grids.image_grid(cells, separator=2)
     self.assertEqual(grid.shape, (2 * 4 + 2, 3 * 5 + 2 * 2, 1))
-    self.assertEqual(visualize.grid_shape(2, 3, 4, 5, separator=2), grid.shape[:2])
+    self.assertEqual(grids.grid_shape(2, 3, 4, 5, separator=2), grid.shape[:2])
     self.assertEqual(grid.dtype, np.uint8)
     for r in range(2):
       for c in range(3):
@@ -76,17 +81,17 @@ class GridTest(tf.test.TestCase):
 
   def test_values_are_clipped_and_rounded(self):
     cells = np.array([-0.5, 0.0, 0.5, 1.0, 1.5, 0.2]).reshape(1, 6, 1, 1, 1)
-    grid = visualize.image_grid(cells, separator=0)
+    grid = grids.image_grid(cells, separator=0)
     self.assertAllEqual(grid[0, :, 0], [0, 0, 128, 255, 255, 51])
 
   def test_column_gaps_labels_and_rgb(self):
     cells = np.zeros((3, 2, 16, 16, 3))
-    grid = visualize.image_grid(cells, separator=1, column_gaps=[4],
+    grid = grids.image_grid(cells, separator=1, column_gaps=[4],
                                 row_labels=["z0", "z1", "z2"])
-    label = visualize.LABEL_WIDTH
+    label = grids.LABEL_WIDTH
     self.assertEqual(grid.shape, (3 * 16 + 2, label + 1 + 2 * 16 + 4, 3))
     self.assertEqual(
-        visualize.grid_shape(3, 2, 16, 16, 1, column_gaps=[4], labelled=True), grid.shape[:2])
+        grids.grid_shape(3, 2, 16, 16, 1, column_gaps=[4], labelled=True), grid.shape[:2])
     self.assertTrue(np.all(grid[:, label + 1 + 16:label + 1 + 20] == 255))  # the 4-pixel gap
     self.assertTrue(np.all(grid[0:16, label + 1:label + 17] == 0))
     for r in range(3):  # every label is drawn (dark text) within its own row
@@ -96,15 +101,15 @@ class GridTest(tf.test.TestCase):
 
   def test_bad_cells_are_refused(self):
     with self.assertRaisesRegex(ValueError, "cells: expected"):
-      visualize.image_grid(np.zeros((2, 2, 4, 4, 2)))
+      grids.image_grid(np.zeros((2, 2, 4, 4, 2)))
     with self.assertRaisesRegex(ValueError, "row_labels: expected 2"):
-      visualize.image_grid(np.zeros((2, 2, 4, 4, 1)), row_labels=["a"])
+      grids.image_grid(np.zeros((2, 2, 4, 4, 1)), row_labels=["a"])
     with self.assertRaisesRegex(ValueError, "zoom"):
-      visualize.zoom_cells(np.zeros((1, 1, 2, 2, 1)), 0)
+      grids.zoom_cells(np.zeros((1, 1, 2, 2, 1)), 0)
 
   def test_zoom_repeats_pixels(self):
     cells = np.arange(4.0).reshape(1, 1, 2, 2, 1) / 3.0
-    zoomed = visualize.zoom_cells(cells, 3)
+    zoomed = grids.zoom_cells(cells, 3)
     self.assertEqual(zoomed.shape, (1, 1, 6, 6, 1))
     self.assertAllEqual(zoomed[0, 0, :, :, 0][::3, ::3], cells[0, 0, :, :, 0])
     self.assertAllEqual(zoomed[0, 0, 3:6, 3:6, 0], np.full((3, 3), 1.0))
@@ -113,15 +118,15 @@ class GridTest(tf.test.TestCase):
 class TraversalTest(tf.test.TestCase):
 
   def test_traversal_values(self):
-    self.assertAllClose(visualize.traversal_values("fixed", 5), [-2, -1, 0, 1, 2])
-    quantile = visualize.traversal_values("quantile", 5)
+    self.assertAllClose(traversals.traversal_values("fixed", 5), [-2, -1, 0, 1, 2])
+    quantile = traversals.traversal_values("quantile", 5)
     self.assertAllClose(quantile, stats.norm.ppf([0.05, 0.275, 0.5, 0.725, 0.95]))
     self.assertAllClose(quantile[0], -1.6448536, atol=1e-6)
     self.assertAllClose(quantile, -quantile[::-1], atol=1e-12)
     with self.assertRaisesRegex(ValueError, "num_traversal_steps"):
-      visualize.traversal_values("fixed", 1)
+      traversals.traversal_values("fixed", 1)
     with self.assertRaisesRegex(ValueError, "traversal kind"):
-      visualize.traversal_values("random", 5)
+      traversals.traversal_values("random", 5)
 
   def test_each_row_changes_only_its_latent(self):
     # The fake decoder writes (z_j + 3) / 6 into pixel column j of a 2 x 3 image.
@@ -129,9 +134,9 @@ class TraversalTest(tf.test.TestCase):
       return np.broadcast_to(((codes + 3.0) / 6.0)[:, None, :, None], (len(codes), 2, 3, 1))
     model = fake_model(decode, 3, (2, 3, 1))
     code = np.array([0.5, -1.0, 0.25])
-    values = visualize.traversal_values("fixed", 4)
+    values = traversals.traversal_values("fixed", 4)
     order = [2, 0, 1]
-    cells = visualize.traversal_cells(model, code, values, order)
+    cells = traversals.traversal_cells(model, code, values, order)
     self.assertEqual(cells.shape, (3, 4, 2, 3, 1))
     for r, latent in enumerate(order):
       for t, value in enumerate(values):
@@ -140,39 +145,37 @@ class TraversalTest(tf.test.TestCase):
         self.assertAllClose(cells[r, t, 0, :, 0], (expected + 3.0) / 6.0, atol=1e-6)
 
   def test_samples_come_from_the_model_prior(self):
-    def decode_codes(codes):  # the "image" is the code itself
-      return np.asarray(codes)
-
     for prior, low, high in (("normal", 3.0, 6.0), ("uniform", 1.6, np.sqrt(3.0))):
-      model = visualize.VisualModel(None, decode_codes, 2, (2,), None, "fake", code_prior=prior)
+      model = trained_model.TrainedModel(None, None, None, 2, (2,), None, "fake",
+                                         prior_name=prior)
       codes = model.sample_prior(4000, np.random.RandomState(0))
       self.assertEqual(codes.shape, (4000, 2))
       self.assertBetween(float(np.abs(codes).max()), low, high, msg=prior)
       self.assertAllClose(codes.var(axis=0), [1.0, 1.0], atol=0.1, msg=prior)
-    with self.assertRaisesRegex(ValueError, "code_prior"):
-      visualize.VisualModel(None, decode_codes, 2, (2,), None, "fake", code_prior="cauchy")
+    with self.assertRaisesRegex(ValueError, "prior_name"):
+      trained_model.TrainedModel(None, None, None, 2, (2,), None, "fake", prior_name="cauchy")
 
   def test_latent_order_follows_marginal_kl(self):
     mean = np.array([[0.0, 2.0, 0.5], [0.0, -2.0, 0.5]])
     covariance = np.tile(np.diag([1.0, 0.5, 0.1]), (2, 1, 1))
-    kl = visualize.marginal_kl(mean, covariance)
+    kl = traversals.marginal_kl(mean, covariance)
     expected = 0.5 * (np.square(mean[0]) + np.array([1.0, 0.5, 0.1]) - 1
                       - np.log([1.0, 0.5, 0.1]))
     self.assertAllClose(kl, expected)
-    self.assertAllEqual(visualize.latent_order(mean, covariance), [1, 2, 0])
-    self.assertAllEqual(visualize.latent_order(mean, covariance, sort=False), [0, 1, 2])
+    self.assertAllEqual(traversals.latent_order(mean, covariance), [1, 2, 0])
+    self.assertAllEqual(traversals.latent_order(mean, covariance, sort=False), [0, 1, 2])
 
   def test_frames_ping_pong_with_progress_bar(self):
-    self.assertEqual(visualize.ping_pong(4), [0, 1, 2, 3, 2, 1])
-    self.assertEqual(visualize.ping_pong(2), [0, 1])
+    self.assertEqual(traversals.ping_pong(4), [0, 1, 2, 3, 2, 1])
+    self.assertEqual(traversals.ping_pong(2), [0, 1])
     steps, width = 4, 8
     cells = np.broadcast_to((np.arange(steps) / 4.0)[None, :, None, None, None],
                             (2, steps, 6, width, 1))
-    frames = visualize.traversal_frames(cells, ["z0", "z1"], separator=1)
+    frames = traversals.traversal_frames(cells, ["z0", "z1"], separator=1)
     self.assertLen(frames, 2 * steps - 2)
-    left = visualize.LABEL_WIDTH + 1
-    for frame, t in zip(frames, visualize.ping_pong(steps)):
-      self.assertEqual(frame.shape, (2 * 6 + 2 + visualize.PROGRESS_BAR_HEIGHT, left + width, 1))
+    left = grids.LABEL_WIDTH + 1
+    for frame, t in zip(frames, traversals.ping_pong(steps)):
+      self.assertEqual(frame.shape, (2 * 6 + 2 + traversals.PROGRESS_BAR_HEIGHT, left + width, 1))
       self.assertTrue(np.all(frame[:6, left:] == round(255 * t / 4.0)))
       bar = frame[-1, left:, 0]
       self.assertEqual(int(np.sum(bar == 0)), round(width * (t + 1) / steps))
@@ -186,7 +189,7 @@ class MutualInformationPictureTest(tf.test.TestCase):
                         np.zeros(4000, int)], axis=1)
     # Code 0 is factor 0 itself (5 values land in 5 distinct bins of 20); code 1 is noise.
     codes = np.stack([factors[:, 0].astype(float), rng.standard_normal(4000)], axis=1)
-    normalized, mi, entropy = visualize.normalized_mi_matrix(codes, factors, num_bins=20)
+    normalized, mi, entropy = mi_plots.normalized_mi_matrix(codes, factors, num_bins=20)
     self.assertAllClose(entropy[:2], [np.log(5), np.log(4)], atol=0.01)
     self.assertAllClose(normalized[0, 0], 1.0, atol=1e-9)
     self.assertAllClose(mi[0, 0], entropy[0], atol=1e-9)
@@ -200,7 +203,7 @@ class MutualInformationPictureTest(tf.test.TestCase):
     model = fake_model(None, 3, data.observation_shape, data)
     output_dir = os.path.join(self.get_temp_dir(), "vector")
     lines = []
-    index = visualize.make_pictures(model, output_dir, num_points=200, log_fn=lines.append)
+    index = make_pictures.make_pictures(model, output_dir, num_points=200, log_fn=lines.append)
     self.assertEqual(sorted(os.listdir(output_dir)),
                      ["mi_invariance.png", "mi_matrix.png", "pictures.json"])
     self.assertTrue(any("not images" in line for line in lines))
@@ -222,14 +225,14 @@ class MutualInformationPictureTest(tf.test.TestCase):
     }.items():
       with self.subTest(what):
         with self.assertRaisesRegex(ValueError, what):
-          visualize.make_pictures(model, output_dir, **arguments)
+          make_pictures.make_pictures(model, output_dir, **arguments)
         self.assertFalse(os.path.exists(output_dir))
 
   def test_gin_bindings_reach_the_settings(self):
     gin.clear_config()
     try:
       cli.parse_gin([], ["pictures.zoom = 3", "pictures.sample_rows = 2"])
-      settings = visualize.picture_settings()
+      settings = make_pictures.picture_settings()
     finally:
       gin.clear_config()
     self.assertEqual(settings["zoom"], 3)
@@ -243,7 +246,6 @@ class TrainedModelPicturesTest(tf.test.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    from export import saved_model_export  # pylint: disable=g-import-not-at-top
     cls.root = os.path.join(tf.compat.v1.test.get_temp_dir(), "visualize")
     cls.model_dir = os.path.join(cls.root, "run")
     cls.export_dir = os.path.join(cls.root, "export")
@@ -253,9 +255,9 @@ class TrainedModelPicturesTest(tf.test.TestCase):
     gin.clear_config()
     saved_model_export.export_model_dir(cls.model_dir, cls.export_dir, log_fn=lambda line: None)
     gin.clear_config()
-    cls.model = visualize.from_model_dir(cls.model_dir)
+    cls.model = trained_model.from_model_dir(cls.model_dir)
     cls.pictures_dir = os.path.join(cls.root, "pictures")
-    cls.index = visualize.make_pictures(cls.model, cls.pictures_dir, num_traversal_steps=STEPS,
+    cls.index = make_pictures.make_pictures(cls.model, cls.pictures_dir, num_traversal_steps=STEPS,
                                         num_points=300, settings=PICTURE_SETTINGS,
                                         log_fn=lambda line: None)
     gin.clear_config()
@@ -286,11 +288,11 @@ class TrainedModelPicturesTest(tf.test.TestCase):
 
   def test_traversal_grids_have_the_exact_layout_and_vary(self):
     height = LATENT_DIM * SIZE + (LATENT_DIM - 1)
-    width = visualize.LABEL_WIDTH + 1 + STEPS * SIZE + (STEPS - 1)
+    width = grids.LABEL_WIDTH + 1 + STEPS * SIZE + (STEPS - 1)
     for kind in ("fixed", "quantile"):
       grid = read_image(self.path(f"traversal_{kind}_0.png"))
       self.assertEqual(grid.shape, (height, width), kind)
-      cells = grid[:, visualize.LABEL_WIDTH + 1:]
+      cells = grid[:, grids.LABEL_WIDTH + 1:]
       top_row = [cells[:SIZE, t * (SIZE + 1):t * (SIZE + 1) + SIZE].astype(float)
                  for t in range(STEPS)]
       # The most informative latent (first row) changes the decoded image along its row.
@@ -298,21 +300,21 @@ class TrainedModelPicturesTest(tf.test.TestCase):
       self.assertGreater(np.abs(top_row[0] - top_row[-1]).max(), 4, kind)
     # The fixed traversal's middle column decodes the base code with the top latent at 0.
     observations = self.model.ground_truth_data.sample(300, np.random.RandomState(0))[1]
-    code = self.model.encode_mean(observations[:1])[0]
+    code = self.model.mean(observations[:1])[0]
     code[self.index["latent_order"][0]] = 0.0
-    expected = visualize.to_uint8(self.model.decode_mean(code[None])[0, :, :, 0]).astype(int)
+    expected = grids.to_uint8(self.model.decode_mean(code[None])[0, :, :, 0]).astype(int)
     middle = (STEPS // 2) * (SIZE + 1)
     shown = read_image(self.path("traversal_fixed_0.png"))[
-        :SIZE, visualize.LABEL_WIDTH + 1 + middle:visualize.LABEL_WIDTH + 1 + middle + SIZE]
+        :SIZE, grids.LABEL_WIDTH + 1 + middle:grids.LABEL_WIDTH + 1 + middle + SIZE]
     self.assertLessEqual(np.abs(shown.astype(int) - expected).max(), 1)
     gif = Image.open(self.path("traversal_0.gif"))
     self.assertEqual(gif.n_frames, 2 * STEPS - 2)
-    self.assertEqual(gif.size, (visualize.LABEL_WIDTH + 1 + SIZE,
-                                LATENT_DIM * (SIZE + 1) + visualize.PROGRESS_BAR_HEIGHT))
+    self.assertEqual(gif.size, (grids.LABEL_WIDTH + 1 + SIZE,
+                                LATENT_DIM * (SIZE + 1) + traversals.PROGRESS_BAR_HEIGHT))
 
   def test_reconstructions_and_samples_layout_and_content(self):
     grid = read_image(self.path("reconstructions.png"))
-    gaps = visualize.reconstruction_gaps(4, 1, 4)
+    gaps = grids.reconstruction_gaps(4, 1, 4)
     self.assertEqual(grid.shape, (2 * SIZE + 1, 8 * SIZE + sum(gaps)))
     self.assertEqual(gaps, [1, 4, 1, 4, 1, 4, 1])  # 1 inside a pair, 4 between pairs
     starts = np.concatenate([[0], np.cumsum(np.asarray(gaps) + SIZE)])
@@ -323,7 +325,7 @@ class TrainedModelPicturesTest(tf.test.TestCase):
       top = row * (SIZE + 1)
       shown_input = grid[top:top + SIZE, starts[2 * pair]:starts[2 * pair] + SIZE]
       shown_reconstruction = grid[top:top + SIZE, starts[2 * pair + 1]:starts[2 * pair + 1] + SIZE]
-      self.assertAllEqual(shown_input, visualize.to_uint8(inputs[n, :, :, 0]))
+      self.assertAllEqual(shown_input, grids.to_uint8(inputs[n, :, :, 0]))
       # Measured: grey-level std 4.8 to 5.2 per reconstruction (a blank cell has 0).
       self.assertGreater(shown_reconstruction.std(), 2.0, n)
     samples = read_image(self.path("samples.png"))
@@ -345,7 +347,7 @@ class TrainedModelPicturesTest(tf.test.TestCase):
 
   def test_saved_model_adapter_matches_model_dir(self):
     gin.clear_config()
-    exported = visualize.from_saved_model(self.export_dir)
+    exported = trained_model.from_export(self.export_dir)
     gin.clear_config()
     self.assertEqual(exported.latent_dim, LATENT_DIM)
     self.assertEqual(exported.observation_shape, (SIZE, SIZE, 1))
@@ -380,7 +382,7 @@ class TrainedModelPicturesTest(tf.test.TestCase):
     zoomed = 2 * SIZE
     grid = read_image(os.path.join(output_dir, "traversal_fixed_0.png"))
     self.assertEqual(grid.shape, (LATENT_DIM * zoomed + LATENT_DIM - 1,
-                                  visualize.LABEL_WIDTH + 1 + 3 * zoomed + 2))
+                                  grids.LABEL_WIDTH + 1 + 3 * zoomed + 2))
     self.assertEqual(Image.open(os.path.join(output_dir, "traversal_0.gif")).n_frames, 4)
     samples = read_image(os.path.join(output_dir, "samples.png"))
     self.assertEqual(samples.shape, (2 * zoomed + 1, 8 * zoomed + 7))

@@ -18,6 +18,7 @@ import gin
 import numpy as np
 
 from evaluation.metrics import utils
+from zoo import validation
 
 # About this many observations go to the representation function per call; the random draws
 # are made point by point exactly as in the reference, only the encoding is grouped.
@@ -87,9 +88,9 @@ def sample_beta_vae_points(ground_truth_data, representation_function, batch_siz
   Returns:
     `(features [num_points, d], labels [num_points] int64)`.
   """
-  num_points = utils.check_positive_int(num_points, "num_points")
-  batch_size = utils.check_positive_int(batch_size, "batch_size")
-  utils.check_random_state(random_state)
+  num_points = validation.positive_int(num_points, "num_points")
+  batch_size = validation.positive_int(batch_size, "batch_size")
+  validation.random_state(random_state)
   num_factors = utils.num_factors_of(ground_truth_data)
   points_per_call = max(1, _OBSERVATIONS_PER_CALL // (2 * batch_size))
   features, labels = [], []

@@ -18,12 +18,13 @@ the uniform distribution (score 0) instead of NaN. With a single factor (or a si
 entropy in base 1 is undefined; the score of that row (column) is then 1.
 
 Speed: the boosted trees are the reference's bit for bit, built with presorted codes and in
-parallel (`downstream.fit_boosted_trees`); `n_jobs=1` builds them one after another.
+parallel (`boosted_trees.fit_boosted_trees`); `n_jobs=1` builds them one after another.
 """
 import gin
 import numpy as np
 import scipy.stats
 
+from evaluation.metrics import boosted_trees
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
 
@@ -114,7 +115,7 @@ def dci_from_arrays(codes_train, factors_train, codes_test, factors_test, n_jobs
   codes_test, factors_test = utils.check_codes_factors(codes_test, factors_test, "codes_test",
                                                        "factors_test")
   downstream.check_matching_test_set(codes_train, factors_train, codes_test, factors_test)
-  models = downstream.fit_boosted_trees(codes_train, factors_train, seed=seed, n_jobs=n_jobs)
+  models = boosted_trees.fit_boosted_trees(codes_train, factors_train, seed=seed, n_jobs=n_jobs)
   importance = importance_matrix_of(models, codes_train.shape[1])
   scores = scores_from_importance(importance)
   scores["informativeness_train"] = float(np.mean(
@@ -139,6 +140,6 @@ def compute_dci(ground_truth_data, representation_function, random_state, num_tr
       ground_truth_data, representation_function, num_train, random_state, batch_size)
   codes_test, factors_test = utils.generate_batch_factor_code(
       ground_truth_data, representation_function, num_test, random_state, batch_size)
-  seed = int(random_state.randint(downstream.SEED_BOUND))
+  seed = int(random_state.randint(boosted_trees.SEED_BOUND))
   return dci_from_arrays(codes_train, factors_train, codes_test, factors_test, n_jobs=n_jobs,
                          seed=seed)

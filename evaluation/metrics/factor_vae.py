@@ -19,6 +19,7 @@ import gin
 import numpy as np
 
 from evaluation.metrics import utils
+from zoo import validation
 
 _OBSERVATIONS_PER_CALL = 1024
 _VARIANCE_BATCH_SIZE = 64
@@ -61,7 +62,7 @@ def factor_vae(global_codes, train_local_variances, train_fixed_factors, eval_lo
   global_codes = utils.check_codes(global_codes, "global_codes")
   if global_codes.shape[0] < 2:
     raise ValueError(f"global_codes: expected at least 2 points, got {global_codes.shape[0]}")
-  num_factors = utils.check_positive_int(num_factors, "num_factors")
+  num_factors = validation.positive_int(num_factors, "num_factors")
   _check_threshold(prune_threshold)
   global_variances = np.var(global_codes, axis=0, ddof=1)
   active = active_codes(global_variances, prune_threshold)
@@ -116,11 +117,11 @@ def sample_factor_vae_points(ground_truth_data, representation_function, batch_s
   Returns:
     `(local_variances [num_points, d], fixed_factors [num_points] int64)`.
   """
-  num_points = utils.check_positive_int(num_points, "num_points")
-  batch_size = utils.check_positive_int(batch_size, "batch_size")
+  num_points = validation.positive_int(num_points, "num_points")
+  batch_size = validation.positive_int(batch_size, "batch_size")
   if batch_size < 2:
     raise ValueError(f"batch_size: expected at least 2 to estimate a variance, got {batch_size}")
-  utils.check_random_state(random_state)
+  validation.random_state(random_state)
   num_factors = utils.num_factors_of(ground_truth_data)
   points_per_call = max(1, _OBSERVATIONS_PER_CALL // batch_size)
   variances, fixed = [], []
@@ -159,11 +160,11 @@ def compute_factor_vae(ground_truth_data, representation_function, random_state,
   Returns:
     dict with `train_accuracy`, `eval_accuracy`, `num_active_dims`.
   """
-  num_variance_estimate = utils.check_positive_int(num_variance_estimate, "num_variance_estimate")
+  num_variance_estimate = validation.positive_int(num_variance_estimate, "num_variance_estimate")
   if num_variance_estimate < 2:
     raise ValueError(f"num_variance_estimate: expected at least 2, got {num_variance_estimate}")
   _check_threshold(prune_threshold)
-  utils.check_random_state(random_state)
+  validation.random_state(random_state)
   observations = ground_truth_data.sample_observations(num_variance_estimate, random_state)
   global_codes = utils.check_codes(
       utils.obtain_representation(observations, representation_function, _VARIANCE_BATCH_SIZE),

@@ -10,6 +10,9 @@ from sklearn import linear_model
 from sklearn import metrics as sk_metrics
 from sklearn import multiclass
 
+from evaluation.batching import apply_in_batches
+from zoo import validation
+
 
 def check_codes_factors(codes, factors, codes_name="codes", factors_name="factors"):
   """Validates a (codes, factors) pair; returns codes as float64 and factors as given.
@@ -61,21 +64,6 @@ def check_factors(factors, name="factors"):
   return factors
 
 
-def check_positive_int(value, name):
-  """Raises ValueError unless `value` is an integer >= 1; returns it as int."""
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-    raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-  return int(value)
-
-
-def check_random_state(random_state):
-  """Raises ValueError unless `random_state` is a `np.random.RandomState`; returns it."""
-  if not isinstance(random_state, np.random.RandomState):
-    raise ValueError(
-        f"random_state: expected a numpy.random.RandomState, got {type(random_state).__name__}")
-  return random_state
-
-
 def non_constant_columns(values):
   """Boolean `[K]` mask of the columns of `values [N, K]` that take more than one value."""
   values = np.asarray(values)
@@ -97,7 +85,7 @@ def discretize(codes, num_bins=20):
     int64 `[N, d]` bin indices.
   """
   codes = check_codes(codes)
-  num_bins = check_positive_int(num_bins, "num_bins")
+  num_bins = validation.positive_int(num_bins, "num_bins")
   discretized = np.zeros(codes.shape, dtype=np.int64)
   for j in range(codes.shape[1]):
     edges = np.histogram(codes[:, j], num_bins)[1]
@@ -136,15 +124,9 @@ def discrete_entropy(factors):
 
 def obtain_representation(observations, representation_function, batch_size):
   """Applies `representation_function` to `observations [N, ...]` in batches -> codes `[N, d]`."""
-  batch_size = check_positive_int(batch_size, "batch_size")
-  num_points = len(observations)
-  if num_points == 0:
-    raise ValueError("observations: expected at least one observation, got none")
-  pieces = []
-  for start in range(0, num_points, batch_size):
-    pieces.append(_as_code_batch(representation_function(observations[start:start + batch_size]),
-                                 min(batch_size, num_points - start)))
-  return np.concatenate(pieces, axis=0)
+  codes = apply_in_batches(representation_function, observations, batch_size,
+                           what="representation_function")
+  return _as_code_batch(codes, len(observations))
 
 
 def generate_batch_factor_code(ground_truth_data, representation_function, num_points,
@@ -158,9 +140,9 @@ def generate_batch_factor_code(ground_truth_data, representation_function, num_p
   Returns:
     `(codes [num_points, d] float64, factors [num_points, F])`.
   """
-  num_points = check_positive_int(num_points, "num_points")
-  batch_size = check_positive_int(batch_size, "batch_size")
-  check_random_state(random_state)
+  num_points = validation.positive_int(num_points, "num_points")
+  batch_size = validation.positive_int(batch_size, "batch_size")
+  validation.random_state(random_state)
   codes, factors = [], []
   done = 0
   while done < num_points:

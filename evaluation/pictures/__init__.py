@@ -1,0 +1,1 @@
+"""Pictures of a trained model (the library behind zoo-visualize); see `make_pictures`."""
