@@ -33,6 +33,7 @@ setuptools.setup(
         "h5py>=3.10,<4",
         "pillow>=10,<14",
         "matplotlib>=3.8,<4",
+        "pandas>=2.2,<3",
     ],
     extras_require={"test": ["pytest>=8,<10"]},
     entry_points={
@@ -41,7 +42,7 @@ setuptools.setup(
             "zoo-evaluate=evaluation.evaluate_main:run",
             "zoo-visualize=evaluation.visualize_main:run",
             "zoo-export=export.export_main:run",
-            "zoo-study=zoo.study_main:run",
+            "zoo-study=zoo.study.main:run",
         ],
     },
 )

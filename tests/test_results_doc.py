@@ -1,7 +1,7 @@
 """docs/RESULTS.md reports what the shipped CPU study produced.
 
 The study's results.csv is committed beside the report (docs/results/posterior_correlation_cpu/);
-every table row of RESULTS.md's summary must be what zoo.study_report computes from that CSV
+every table row of RESULTS.md's summary must be what zoo.study.report computes from that CSV
 today, so neither a typed-in number nor a change of the statistics can go unnoticed.
 """
 import json
@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-from zoo import study_report
+from zoo.study import report as study_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "docs", "results", "posterior_correlation_cpu")
@@ -45,7 +45,7 @@ class ResultsDocTest(tf.test.TestCase):
   def test_committed_statistics_match_the_csv(self):
     with open(os.path.join(RESULTS_DIR, "statistics.json"), encoding="utf-8") as f:
       saved = json.load(f)
-    recomputed = json.loads(json.dumps(study_report._json_safe(self.statistics)))
+    recomputed = json.loads(json.dumps(study_report.json_safe(self.statistics)))
     for metric in self.metrics:
       for group, result in saved["spearman"][metric].items():
         expected = recomputed["spearman"][metric][group]

@@ -8,14 +8,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from unittest import mock
 
 import numpy as np
 from scipy import stats
 import tensorflow as tf
 
-from zoo import study
-from zoo import study_report
+from zoo.study import in_process
+from zoo.study import report
+from zoo.study import run_dirs
+from zoo.study import runner
+from zoo.study import spec
+from zoo.study import stages
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,7 +64,7 @@ def write_file(directory, name, text):
 
 
 def run_binary(*args, timeout=300):
-  return subprocess.run([sys.executable, "-m", "zoo.study_main", *args], capture_output=True,
+  return subprocess.run([sys.executable, "-m", "zoo.study.main", *args], capture_output=True,
                         text=True, timeout=timeout, cwd=REPO)
 
 
@@ -69,6 +74,60 @@ def metric_values(results_path):
     results = json.load(f)
   return {k: v for k, v in results.items() if isinstance(v, (float, int, type(None)))
           and not k.endswith("elapsed_seconds") and not k.startswith("settings.")}
+
+
+def process_status(pid):
+  """(state, parent pid) of a process from /proc, or None if there is no such process."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+  except OSError:
+    return None
+  return fields[0], int(fields[1])
+
+
+def is_running(pid):
+  """Whether a process exists and is no zombie (killed, not yet reaped by its new parent)."""
+  status = process_status(pid)
+  return status is not None and status[0] != "Z"
+
+
+def child_processes(pid, command_part):
+  """Pids of the processes whose parent is `pid` and whose command line contains command_part."""
+  found = []
+  for entry in filter(str.isdigit, os.listdir("/proc")):
+    status = process_status(entry)
+    try:
+      with open(f"/proc/{entry}/cmdline", "rb") as f:
+        command = f.read().decode(errors="replace")
+    except OSError:
+      continue
+    if status and status[1] == pid and command_part in command:
+      found.append(int(entry))
+  return found
+
+
+def kill_if_running(pid):
+  if is_running(pid):
+    os.kill(pid, 9)
+
+
+def make_read_only(test, path):
+  """Makes the empty directory `path` read-only for this process until the test ends.
+
+  Root ignores permission bits, so for root it becomes a read-only tmpfs mount. Returns False
+  where that cannot be done (root without the right to mount).
+  """
+  if os.geteuid() != 0:
+    os.chmod(path, 0o555)
+    test.addCleanup(os.chmod, path, 0o755)
+    return True
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", path],
+                           capture_output=True, check=False)
+  if mounted.returncode != 0:
+    return False
+  test.addCleanup(subprocess.run, ["umount", path], check=True)
+  return True
 
 
 def correlated_noise_conditional_tc(rho, d):
@@ -85,19 +144,19 @@ class StudyRunTest(tf.test.TestCase):
     cls.root = tempfile.mkdtemp(prefix="study_test_")
     cls.study_file = write_file(cls.root, "tiny.gin", TINY_STUDY)
     cls.output = os.path.join(cls.root, "out")
-    cls.runs = study.expand_runs(study.load_study(cls.study_file))
+    cls.runs = spec.expand_runs(spec.load_study(cls.study_file))
     # "Killed" after the first finished run: --max_runs stops starting new runs.
     cls.first_lines, cls.second_lines = [], []
-    cls.first = study.run_study(cls.runs, cls.output, in_process=True, max_runs=1,
-                                log_fn=cls.first_lines.append)
-    first_paths = study.RunPaths.of(cls.output, TINY_RUNS[0])
+    cls.first = runner.run_study(cls.runs, cls.output, run_in_process=in_process.run_stages, max_runs=1,
+                                 log_fn=cls.first_lines.append)
+    first_paths = run_dirs.RunPaths.of(cls.output, TINY_RUNS[0])
     cls.first_mtimes = (os.stat(first_paths.done_file).st_mtime_ns,
                         os.stat(first_paths.results_file).st_mtime_ns)
-    cls.second = study.run_study(cls.runs, cls.output, in_process=True,
-                                 log_fn=cls.second_lines.append)
+    cls.second = runner.run_study(cls.runs, cls.output, run_in_process=in_process.run_stages,
+                                  log_fn=cls.second_lines.append)
     cls.report_lines = []
-    cls.statistics = study_report.write_report(cls.output, expected_runs=TINY_RUNS,
-                                               log_fn=cls.report_lines.append)
+    cls.statistics = report.write_report(cls.output, expected_runs=TINY_RUNS,
+                                         log_fn=cls.report_lines.append)
 
   @classmethod
   def tearDownClass(cls):
@@ -112,7 +171,7 @@ class StudyRunTest(tf.test.TestCase):
     self.assertEqual(self.second.finished, TINY_RUNS[1:])
     self.assertEqual(self.second.failed, {})
     # The first run was neither redone nor re-evaluated.
-    paths = study.RunPaths.of(self.output, TINY_RUNS[0])
+    paths = run_dirs.RunPaths.of(self.output, TINY_RUNS[0])
     self.assertEqual((os.stat(paths.done_file).st_mtime_ns,
                       os.stat(paths.results_file).st_mtime_ns), self.first_mtimes)
     self.assertEqual(sum("start " in line for line in self.second_lines), 3)
@@ -122,7 +181,7 @@ class StudyRunTest(tf.test.TestCase):
     self.assertIn("0 remain", finishes[-1])
     self.assertTrue(any("1 of 4 runs already finished" in line for line in self.second_lines))
     for name in TINY_RUNS:
-      done = study.read_done(self.output, name)
+      done = run_dirs.read_done(self.output, name)
       self.assertEqual(done["run"], name)
       self.assertEqual(sorted(done["stage_seconds"]), ["evaluate", "export", "train"])
       with open(os.path.join(self.output, "runs", name, "model", "train_results.json")) as f:
@@ -132,11 +191,11 @@ class StudyRunTest(tf.test.TestCase):
     path = os.path.join(self.output, "results.csv")
     with open(path, newline="") as f:
       header = next(csv.reader(f))
-    self.assertEqual(tuple(header[:7]), study_report.CONFIG_COLUMNS)
+    self.assertEqual(tuple(header[:7]), report.CONFIG_COLUMNS)
     self.assertIn("mig.discrete_mig", header)
     self.assertIn("mi_measures.violation", header)
     self.assertNotIn("settings.mig.num_train", header)
-    rows = {row["run"]: row for row in study_report.read_results_csv(path)}
+    rows = {row["run"]: row for row in report.read_results_csv(path)}
     self.assertEqual(sorted(rows), sorted(TINY_RUNS))
     for name, row in rows.items():
       correlated = "correlated" in name
@@ -153,7 +212,7 @@ class StudyRunTest(tf.test.TestCase):
       self.assertTrue(0.0 <= row["mig.discrete_mig"] <= 1.0)
 
   def test_report_statistics_summary_and_plots(self):
-    rows = study_report.read_results_csv(os.path.join(self.output, "results.csv"))
+    rows = report.read_results_csv(os.path.join(self.output, "results.csv"))
     with open(os.path.join(self.output, "statistics.json")) as f:
       saved = json.load(f)
     self.assertEqual(saved["runs"], 4)
@@ -181,11 +240,11 @@ class StudyRunTest(tf.test.TestCase):
   def test_half_finished_run_resumes_from_its_checkpoint(self):
     output = os.path.join(self.root, "half")
     shutil.copytree(self.output, output)
-    paths = study.RunPaths.of(output, TINY_RUNS[1])
+    paths = run_dirs.RunPaths.of(output, TINY_RUNS[1])
     os.remove(paths.done_file)
     shutil.rmtree(paths.evaluation_dir)
     lines = []
-    outcome = study.run_study(self.runs, output, in_process=True, log_fn=lines.append)
+    outcome = runner.run_study(self.runs, output, run_in_process=in_process.run_stages, log_fn=lines.append)
     self.assertEqual(outcome.finished, TINY_RUNS[1:2])
     self.assertEqual(sorted(outcome.skipped), sorted(TINY_RUNS[:1] + TINY_RUNS[2:]))
     with open(os.path.join(paths.model_dir, "train_results.json")) as f:
@@ -193,13 +252,13 @@ class StudyRunTest(tf.test.TestCase):
     # Training found its final checkpoint and did no step; the export was replaced.
     self.assertEqual((train_results["start_step"], train_results["final_step"]), (20, 20))
     self.assertEqual(metric_values(paths.results_file), metric_values(
-        study.RunPaths.of(self.output, TINY_RUNS[1]).results_file))
+        run_dirs.RunPaths.of(self.output, TINY_RUNS[1]).results_file))
 
   def test_a_changed_study_does_not_mix_with_finished_runs(self):
-    changed = study.load_study(self.study_file,
-                               ['study.training_bindings = ["training.num_steps = 30"]'])
+    changed = spec.load_study(self.study_file,
+                              ['study.training_bindings = ["training.num_steps = 30"]'])
     with self.assertRaisesRegex(ValueError, "finished with a different train_gin_bindings"):
-      study.run_study(study.expand_runs(changed), self.output, in_process=True)
+      runner.run_study(spec.expand_runs(changed), self.output, run_in_process=in_process.run_stages)
 
   def test_printed_commands_list_unfinished_runs_and_run_through_the_binaries(self):
     output = os.path.join(self.root, "cluster")
@@ -218,13 +277,13 @@ class StudyRunTest(tf.test.TestCase):
                             timeout=300, cwd=self.root)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     self.assertIn(f"finish {TINY_RUNS[3]}", result.stdout)
-    paths = study.RunPaths.of(output, TINY_RUNS[3])
+    paths = run_dirs.RunPaths.of(output, TINY_RUNS[3])
     self.assertTrue(os.path.isfile(paths.done_file))
     with open(os.path.join(paths.logs_dir, "train.log")) as f:
       self.assertIn("zoo.train_main", f.readline())
     # The binaries in subprocesses compute exactly what the in-process stages computed.
     self.assertEqual(metric_values(paths.results_file), metric_values(
-        study.RunPaths.of(self.output, TINY_RUNS[3]).results_file))
+        run_dirs.RunPaths.of(self.output, TINY_RUNS[3]).results_file))
     # A single-run job leaves aggregation to --aggregate_only.
     self.assertEqual(os.stat(os.path.join(output, "results.csv")).st_mtime_ns, csv_mtime)
 
@@ -237,7 +296,7 @@ class StudyRunTest(tf.test.TestCase):
                      TINY_RUNS)
     aggregated = run_binary(f"--output_dir={output}", "--aggregate_only")
     self.assertEqual(aggregated.returncode, 0, aggregated.stderr)
-    self.assertLen(study_report.read_results_csv(os.path.join(output, "results.csv")), 4)
+    self.assertLen(report.read_results_csv(os.path.join(output, "results.csv")), 4)
 
 
 class SchedulerTest(tf.test.TestCase):
@@ -246,7 +305,7 @@ class SchedulerTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
     self.root = self.get_temp_dir()
-    self.runs = study.expand_runs(study.load_study(write_file(self.root, "s.gin", TINY_STUDY)))
+    self.runs = spec.expand_runs(spec.load_study(write_file(self.root, "s.gin", TINY_STUDY)))
 
   def fake_commands(self, fail_run=None, seconds=0.4):
     def commands(run, paths):
@@ -257,7 +316,7 @@ class SchedulerTest(tf.test.TestCase):
               "print('threads', os.environ.get('TF_NUM_INTRAOP_THREADS'))\n"
               f"open({record!r}, 'a').write(f'end {{time.time()}}\\n')\n"
               f"sys.exit(3 if sys.argv[1] == 'export' and {run.name == fail_run} else 0)\n")
-      return [(stage, [sys.executable, "-c", code, stage]) for stage in study.STAGES]
+      return [(stage, [sys.executable, "-c", code, stage]) for stage in stages.STAGES]
     return commands
 
   def max_concurrency(self):
@@ -273,37 +332,98 @@ class SchedulerTest(tf.test.TestCase):
     output = os.path.join(self.root, "out")
     lines = []
     # Another zoo-study process working on run 2 holds its lock.
-    other = study.lock_run(study.RunPaths.of(output, TINY_RUNS[2]))
-    with mock.patch.object(study, "stage_commands", self.fake_commands(TINY_RUNS[1])):
+    other = run_dirs.lock_run(run_dirs.RunPaths.of(output, TINY_RUNS[2]))
+    with mock.patch.object(stages, "stage_commands", self.fake_commands(TINY_RUNS[1])):
       with mock.patch.dict(os.environ, {}, clear=False):
         os.environ.pop("TF_NUM_INTRAOP_THREADS", None)
-        outcome = study.run_study(self.runs, output, jobs=2, log_fn=lines.append,
-                                  poll_seconds=0.02)
+        outcome = runner.run_study(self.runs, output, jobs=2, log_fn=lines.append,
+                                   poll_seconds=0.02)
     other.close()
     self.assertEqual(outcome.failed, {TINY_RUNS[1]: "export"})
     self.assertEqual(outcome.busy, [TINY_RUNS[2]])
     self.assertEqual(sorted(outcome.finished), sorted([TINY_RUNS[0], TINY_RUNS[3]]))
     self.assertEqual(self.max_concurrency(), 2)
-    self.assertIsNone(study.read_done(output, TINY_RUNS[1]))
+    self.assertIsNone(run_dirs.read_done(output, TINY_RUNS[1]))
     self.assertTrue(any(f"fail   {TINY_RUNS[1]}  FAILED at export" in l for l in lines), lines)
     threads = str(max(1, len(os.sched_getaffinity(0)) // 2))
     with open(os.path.join(output, "runs", TINY_RUNS[0], "logs", "train.log")) as f:
       log = f.read()
     self.assertIn(f"threads {threads}", log)
     # Rerunning retries the failed run and runs the one that was busy.
-    with mock.patch.object(study, "stage_commands", self.fake_commands()):
-      again = study.run_study(self.runs, output, jobs=2, log_fn=lambda line: None,
-                              poll_seconds=0.02)
+    with mock.patch.object(stages, "stage_commands", self.fake_commands()):
+      again = runner.run_study(self.runs, output, jobs=2, log_fn=lambda line: None,
+                               poll_seconds=0.02)
     self.assertEqual(sorted(again.finished), sorted(TINY_RUNS[1:3]))
     self.assertEqual(sorted(again.skipped), sorted([TINY_RUNS[0], TINY_RUNS[3]]))
 
   def test_thread_environment_splits_the_cpus_and_keeps_user_settings(self):
-    env = study.thread_environment(3, cpus=8, base={"OMP_NUM_THREADS": "7"})
+    env = stages.thread_environment(3, cpus=8, base={"OMP_NUM_THREADS": "7"})
     self.assertEqual(env["TF_NUM_INTRAOP_THREADS"], "2")
     self.assertEqual(env["TF_NUM_INTEROP_THREADS"], "2")
     self.assertEqual(env["OMP_NUM_THREADS"], "7")
-    self.assertEqual(study.thread_environment(4, cpus=2, base={})["TF_NUM_INTRAOP_THREADS"], "1")
-    self.assertEqual(study.thread_environment(1, cpus=8, base={}), {})
+    self.assertEqual(stages.thread_environment(4, cpus=2, base={})["TF_NUM_INTRAOP_THREADS"], "1")
+    self.assertEqual(stages.thread_environment(1, cpus=8, base={}), {})
+
+
+class StageProcessTest(tf.test.TestCase):
+  """zoo-study's stage processes never outlive it, and a bad --output_dir stops it up front."""
+
+  def test_kill_9_of_the_study_takes_its_trainer_with_it(self):
+    root = self.get_temp_dir()
+    # Steps enough that the trainer is still at work when the study is killed.
+    study_file = write_file(root, "long.gin", TINY_STUDY.replace("training.num_steps = 20",
+                                                                 "training.num_steps = 10000000"))
+    output = os.path.join(root, "out")
+    study = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-m", "zoo.study.main", f"--study={study_file}",
+         f"--output_dir={output}", f"--only_run={TINY_RUNS[0]}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    self.addCleanup(kill_if_running, study.pid)
+    checkpoints = os.path.join(run_dirs.RunPaths.of(output, TINY_RUNS[0]).model_dir,
+                               "checkpoints")
+    trainers = []
+    deadline = time.time() + 240
+    # Until the trainer has written a checkpoint: it is then mid-run, the case that matters.
+    while not (trainers and os.path.isdir(checkpoints)
+               and any(name.startswith("ckpt-") for name in os.listdir(checkpoints))):
+      self.assertIsNone(study.poll(), "zoo-study ended before its trainer got going")
+      self.assertLess(time.time(), deadline, "no checkpoint from the trainer in time")
+      trainers = trainers or child_processes(study.pid, "zoo.train_main")
+      time.sleep(0.2)
+    self.assertLen(trainers, 1)
+    self.addCleanup(kill_if_running, trainers[0])  # a failure must not leave it running
+    study.kill()
+    study.wait()
+    deadline = time.time() + 10
+    while is_running(trainers[0]) and time.time() < deadline:
+      time.sleep(0.1)
+    self.assertFalse(is_running(trainers[0]), "zoo-train outlived the zoo-study killed by -9")
+
+  def test_an_output_dir_that_cannot_be_written_is_refused_before_any_run(self):
+    root = self.get_temp_dir()
+    study_file = write_file(root, "tiny.gin", TINY_STUDY)
+    a_file = write_file(root, "a_file", "not a directory\n")
+    read_only = os.path.join(root, "read_only")
+    os.makedirs(read_only)
+    cases = {"exists and is not a directory": a_file,
+             f"lies under {a_file}, which is not a directory": os.path.join(a_file, "out")}
+    if make_read_only(self, read_only):
+      cases["is not writable"] = read_only
+      cases[f"cannot be created: {read_only} is not writable"] = os.path.join(read_only, "out")
+    for problem, output in cases.items():
+      with self.subTest(problem):
+        result = run_binary(f"--study={study_file}", f"--output_dir={output}")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        self.assertLen(lines, 1, result.stderr)
+        self.assertTrue(lines[0].startswith(f"zoo-study: error: --output_dir {output}: {problem}"),
+                        lines[0])
+        self.assertEqual(result.stdout, "")
+    with open(a_file) as f:
+      self.assertEqual(f.read(), "not a directory\n")
+    self.assertEqual(os.listdir(read_only), [])
+    if len(cases) == 2:
+      self.skipTest("root without the right to mount: the read-only cases were not run")
 
 
 class ExpansionTest(tf.test.TestCase):
@@ -316,10 +436,10 @@ class ExpansionTest(tf.test.TestCase):
                   training_bindings=("training.num_steps = 10",), seeds=(0, 3), metrics="mig",
                   evaluation_config=None, evaluation_bindings=(), evaluation_seed=0)
     fields.update(overrides)
-    return study.StudySpec(**fields)
+    return spec.StudySpec(**fields)
 
   def test_every_combination_is_one_readable_run(self):
-    runs = study.expand_runs(self.spec())
+    runs = spec.expand_runs(self.spec())
     self.assertLen(runs, 2 * 4 * 2 * 2)
     self.assertLen({run.name for run in runs}, 32)
     self.assertEqual(runs[0].name, "beta_vae-factorized-conv64-seed0")
@@ -341,23 +461,23 @@ class ExpansionTest(tf.test.TestCase):
     self.assertTrue(math.isnan(low_rank.rho))
     self.assertTrue(math.isnan(by_name["beta_vae-full_covariance-conv64-seed0"].rho))
     self.assertEqual(by_name["beta_vae-factorized-conv64-seed0"].rho, 0.0)
-    every_metric = study.expand_runs(self.spec(metrics="all"))[0].metrics.split(",")
+    every_metric = spec.expand_runs(self.spec(metrics="all"))[0].metrics.split(",")
     self.assertIn("mi_measures", every_metric)
     self.assertIn("dci", every_metric)
-    stages = study.stage_commands(run, study.RunPaths.of("/o", run.name))
-    self.assertEqual([s for s, _ in stages], ["train", "export", "evaluate"])
-    self.assertIn(f"--model_dir=/o/runs/{run.name}/model", stages[0][1])
-    self.assertIn("--overwrite", stages[1][1])
-    self.assertIn(f"--output_dir=/o/runs/{run.name}/evaluation", stages[2][1])
+    commands = stages.stage_commands(run, run_dirs.RunPaths.of("/o", run.name))
+    self.assertEqual([s for s, _ in commands], ["train", "export", "evaluate"])
+    self.assertIn(f"--model_dir=/o/runs/{run.name}/model", commands[0][1])
+    self.assertIn("--overwrite", commands[1][1])
+    self.assertIn(f"--output_dir=/o/runs/{run.name}/evaluation", commands[2][1])
 
   def test_shipped_studies(self):
-    cpu = study.expand_runs(study.load_study(
+    cpu = spec.expand_runs(spec.load_study(
         os.path.join(REPO, "gin_configs/studies/posterior_correlation_cpu.gin")))
     self.assertLen(cpu, 2 * 5 * 2 * 3)
     self.assertEqual(sorted({run.rho for run in cpu if run.posterior != "full_covariance"}),
                      [0.0, 0.2, 0.5, 0.8])
     self.assertIn("dsprites.image_size = 32", cpu[0].train_gin_bindings)
-    full = study.expand_runs(study.load_study(
+    full = spec.expand_runs(spec.load_study(
         os.path.join(REPO, "gin_configs/studies/posterior_correlation_full.gin")))
     self.assertLen(full, 2 * 5 * 2 * 5)
     self.assertIn("training.num_steps = 300000", full[0].train_gin_bindings)
@@ -383,17 +503,17 @@ class ExpansionTest(tf.test.TestCase):
     for message, overrides in cases.items():
       with self.subTest(message):
         with self.assertRaisesRegex(ValueError, message):
-          study.expand_runs(self.spec(**overrides))
+          spec.expand_runs(self.spec(**overrides))
     with self.assertRaisesRegex(FileNotFoundError, "gin file /nope/m.gin not found"):
-      study.expand_runs(self.spec(models=("/nope/m.gin",)))
+      spec.expand_runs(self.spec(models=("/nope/m.gin",)))
     root = self.get_temp_dir()
     with self.assertRaisesRegex(ValueError, "study.name is not bound"):
-      study.expand_runs(study.load_study(write_file(root, "noname.gin",
-                                                    'study.models = ["vae"]\n')))
+      spec.expand_runs(spec.load_study(write_file(root, "noname.gin",
+                                                  'study.models = ["vae"]\n')))
     with self.assertRaises(FileNotFoundError):
-      study.load_study(os.path.join(root, "missing.gin"))
+      spec.load_study(os.path.join(root, "missing.gin"))
     with self.assertRaisesRegex(ValueError, "--only_run x: not a run"):
-      study.select_runs(study.expand_runs(self.spec()), ["x"])
+      spec.select_runs(spec.expand_runs(self.spec()), ["x"])
 
   def test_binary_errors_are_one_line_with_status_1(self):
     root = self.get_temp_dir()
@@ -420,7 +540,7 @@ class StatisticsTest(tf.test.TestCase):
 
   def setUp(self):
     super().setUp()
-    header = list(study_report.CONFIG_COLUMNS) + ["m.down", "m.up", "m.sep", "m.flat"]
+    header = list(report.CONFIG_COLUMNS) + ["m.down", "m.up", "m.sep", "m.flat"]
     rows = []
     k = 0
     for label, rho in (("factorized", 0.0), ("correlated_noise_0.2", 0.2),
@@ -441,8 +561,8 @@ class StatisticsTest(tf.test.TestCase):
       writer = csv.writer(f)
       writer.writerow(header)
       writer.writerows(rows)
-    self.rows = study_report.read_results_csv(self.path)
-    self.statistics = study_report.compute_statistics(
+    self.rows = report.read_results_csv(self.path)
+    self.statistics = report.compute_statistics(
         self.rows, ["m.down", "m.up", "m.sep", "m.flat"])
 
   def test_monotone_metrics_give_spearman_minus_one_and_plus_one(self):
@@ -467,18 +587,18 @@ class StatisticsTest(tf.test.TestCase):
     # reverse), so its two-sided p-value is 2 / n!; the t approximation would say 0.
     for n, expected in ((3, 1 / 3), (4, 1 / 12), (5, 1 / 60)):
       with self.subTest(n=n):
-        result = study_report._spearman(np.arange(n), -np.arange(n) ** 2)
+        result = report.spearman(np.arange(n), -np.arange(n) ** 2)
         self.assertAllClose(result["spearman_rho"], -1.0, atol=1e-12)
         self.assertAllClose(result["p_value"], expected, rtol=1e-12)
         self.assertEqual(result["p_method"], "exact permutation")
     # Ties: ranks (1.5, 1.5, 3) against (1, 2, 3); centred, |covariance| is 1.5, 0, 1.5,
     # 1.5, 0, 1.5 over the 6 pairings, so 4 of 6 reach the observed 1.5.
-    result = study_report._spearman([0.0, 0.0, 0.2], [0.1, 0.5, 0.9])
+    result = report.spearman([0.0, 0.0, 0.2], [0.1, 0.5, 0.9])
     self.assertAllClose(result["p_value"], 4 / 6, rtol=1e-12)
     # From 9 runs on, scipy's approximation.
     x = np.arange(9.0)
     y = np.array([0.0, 2.0, 1.0, 4.0, 3.0, 6.0, 5.0, 8.0, 7.0])
-    result = study_report._spearman(x, y)
+    result = report.spearman(x, y)
     self.assertEqual(result["p_method"], "t approximation")
     self.assertAllClose(result["p_value"], stats.spearmanr(x, y).pvalue, rtol=1e-12)
 
@@ -488,7 +608,7 @@ class StatisticsTest(tf.test.TestCase):
              "posterior_label": "factorized", "rho": 0.0, "encoder": "conv64", "seed": k,
              "mi_measures.violation": 0.1 * k, "mig.discrete_mig": 1.0 - 0.1 * k * k,
              "dci.disentanglement": dci[k]} for k in range(6)]
-    statistics = study_report.compute_statistics(
+    statistics = report.compute_statistics(
         rows, ["mig.discrete_mig", "dci.disentanglement", "mi_measures.violation"])
     against = statistics["mi_vs_metrics"]
     self.assertEqual(list(against), ["mi_measures.violation"])
@@ -502,9 +622,8 @@ class StatisticsTest(tf.test.TestCase):
     # Ranks 3 1 2 6 5 4 against 1..6: 1 - 6 sum(d^2) / (n (n^2 - 1)) = 1 - 6 * 14 / 210.
     self.assertAllClose(against["mi_measures.violation"]["dci.disentanglement"]["spearman_rho"],
                         1.0 - 84.0 / 210.0, atol=1e-12)
-    summary = study_report.format_summary("s", rows, ["mig.discrete_mig",
-                                                      "mi_measures.violation"],
-                                          statistics, plots=[])
+    summary = report.format_summary("s", rows, ["mig.discrete_mig", "mi_measures.violation"],
+                                    statistics, plots=[])
     self.assertIn("| mi_measures.violation | mig.discrete_mig | 6 | -1.000 | 0.0028 |", summary)
 
   def test_mann_whitney_factorized_against_each_family(self):
@@ -527,7 +646,7 @@ class StatisticsTest(tf.test.TestCase):
     self.assertEqual((encoders["n_a"], encoders["n_b"], encoders["u"]), (10, 10, 50.0))
 
   def test_summary_means_and_report_from_csv(self):
-    summary = study_report.summarize(self.rows, ["m.sep"])
+    summary = report.summarize(self.rows, ["m.sep"])
     self.assertEqual([e["posterior_label"] for e in summary[:2]],
                      ["factorized", "factorized"])
     entry = summary[0]  # vae / factorized / conv64: k = 1, 2
@@ -535,7 +654,7 @@ class StatisticsTest(tf.test.TestCase):
     self.assertAllClose(mean, 1.0015, atol=1e-12)
     self.assertAllClose(std, 0.001 / math.sqrt(2), atol=1e-12)
     self.assertEqual(count, 2)
-    text = study_report.format_summary("hand", self.rows, ["m.sep"], self.statistics, [])
+    text = report.format_summary("hand", self.rows, ["m.sep"], self.statistics, [])
     self.assertIn("| vae | factorized | conv64 | 1.002 ± 0.001 (2) |", text)
     self.assertIn("| m.sep | correlated_noise_0.8 | all | 4 | 4 |", text)
     self.assertIn("0.029 |", text)  # 2 / 70 as shown
@@ -543,9 +662,9 @@ class StatisticsTest(tf.test.TestCase):
   def test_bad_csv(self):
     path = write_file(self.get_temp_dir(), "bad.csv", "run,model\nx,y\n")
     with self.assertRaisesRegex(ValueError, "missing column"):
-      study_report.read_results_csv(path)
+      report.read_results_csv(path)
     with self.assertRaises(FileNotFoundError):
-      study_report.read_results_csv(os.path.join(self.get_temp_dir(), "none.csv"))
+      report.read_results_csv(os.path.join(self.get_temp_dir(), "none.csv"))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from absl import app
 from absl import flags
 
 from zoo import cli
+from zoo import io_utils
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("study", None, "Study gin file (binds study.*).")
@@ -30,21 +31,19 @@ flags.DEFINE_bool("aggregate_only", False, "Only aggregate the finished runs in 
 flags.DEFINE_bool("in_process", False, "Run the stages in this process (one run at a time) "
                   "instead of one zoo-train/zoo-export/zoo-evaluate process each.")
 flags.DEFINE_list("main_metrics", None, "Metric columns the summary, tests and plots cover "
-                  "(default: zoo.study_report.MAIN_METRICS, those present).")
+                  "(default: zoo.study.report.MAIN_METRICS, those present).")
 
 
 def _report(study_name=None, expected=None):
-  from zoo import study_report  # pylint: disable=g-import-not-at-top
-  return study_report.write_report(
-      FLAGS.output_dir, study_name=study_name, expected_runs=expected,
-      main_metrics=tuple(FLAGS.main_metrics or study_report.MAIN_METRICS))
+  from zoo.study import report  # pylint: disable=g-import-not-at-top  (keeps --help fast)
+  return report.write_report(FLAGS.output_dir, study_name=study_name, expected_runs=expected,
+                             main_metrics=tuple(FLAGS.main_metrics or report.MAIN_METRICS))
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   with cli.one_line_errors("zoo-study"):
-    from zoo import study  # pylint: disable=g-import-not-at-top
     if not FLAGS.output_dir:
       raise cli.UsageError("--output_dir is required")
     if FLAGS.aggregate_only and FLAGS.print_commands:
@@ -56,34 +55,48 @@ def main(argv):
                            "--jobs=1")
     if FLAGS.max_runs < 0:
       raise cli.UsageError(f"--max_runs {FLAGS.max_runs}: expected 0 (no limit) or more")
+    # Before any run starts (and before TensorFlow loads), so that a bad target costs nothing.
+    io_utils.check_writable_directory(FLAGS.output_dir, "--output_dir")
     if FLAGS.aggregate_only and not FLAGS.study:
       _report()
       return
     if not FLAGS.study:
       raise cli.UsageError("--study is required (except with --aggregate_only)")
-    spec = study.load_study(FLAGS.study, FLAGS.study_bindings)
-    runs = study.expand_runs(spec)
+    # Imports after flag parsing keep `zoo-study --help` fast; TensorFlow loads only for
+    # in-process stages.
+    # pylint: disable=g-import-not-at-top
+    from zoo.study import run_dirs
+    from zoo.study import spec
+    from zoo.study import stages
+    # pylint: enable=g-import-not-at-top
+    study = spec.load_study(FLAGS.study, FLAGS.study_bindings)
+    runs = spec.expand_runs(study)
     names = [run.name for run in runs]
     if FLAGS.aggregate_only:
-      _report(spec.name, names)
+      _report(study.name, names)
       return
-    selected = study.select_runs(runs, FLAGS.only_run)
+    selected = spec.select_runs(runs, FLAGS.only_run)
     if FLAGS.print_commands:
-      study.check_finished_runs_match(selected, FLAGS.output_dir)
-      todo = study.unfinished_runs(selected, FLAGS.output_dir)
-      for command in study.cluster_commands(FLAGS.study, FLAGS.study_bindings,
-                                            FLAGS.output_dir, todo):
+      run_dirs.check_finished_runs_match(selected, FLAGS.output_dir)
+      todo = run_dirs.unfinished_runs(selected, FLAGS.output_dir)
+      for command in stages.cluster_commands(FLAGS.study, FLAGS.study_bindings,
+                                             FLAGS.output_dir, todo):
         print(command)
       print(f"[zoo-study] {len(todo)} of {len(selected)} runs unfinished; aggregate with "
             f"--aggregate_only once they are done", file=sys.stderr)
       return
-    study.install_sigterm_handler()
-    print(f"[zoo-study] study {spec.name}: {len(runs)} runs in {FLAGS.output_dir} "
+    from zoo.study import runner  # pylint: disable=g-import-not-at-top
+    runner.install_sigterm_handler()
+    print(f"[zoo-study] study {study.name}: {len(runs)} runs in {FLAGS.output_dir} "
           f"(jobs {FLAGS.jobs})")
-    outcome = study.run_study(selected, FLAGS.output_dir, jobs=FLAGS.jobs,
-                              max_runs=FLAGS.max_runs or None, in_process=FLAGS.in_process)
+    run_in_process = None
+    if FLAGS.in_process:
+      from zoo.study import in_process  # pylint: disable=g-import-not-at-top
+      run_in_process = in_process.run_stages
+    outcome = runner.run_study(selected, FLAGS.output_dir, jobs=FLAGS.jobs,
+                               max_runs=FLAGS.max_runs or None, run_in_process=run_in_process)
     if not FLAGS.only_run:
-      _report(spec.name, names)
+      _report(study.name, names)
     if outcome.busy:
       print(f"[zoo-study] {len(outcome.busy)} runs skipped: another zoo-study process is "
             f"working on them ({', '.join(outcome.busy)})")

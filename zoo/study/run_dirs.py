@@ -1,0 +1,98 @@
+"""A run's directory OUTPUT/runs/RUN: where its outputs go, its lock, and its DONE record.
+
+  model/        zoo-train (resumes from its checkpoint)
+  export/       zoo-export --overwrite
+  evaluation/   zoo-evaluate --saved_model (results.json)
+  logs/         STAGE.log, each stage's output headed by its command line
+  .lock         held (flock) while a process works on the run
+  DONE          written atomically as the last step: the run's configuration and timings
+
+A run with DONE is never repeated, so rerunning an interrupted study finishes only what is
+missing; a run without DONE restarts its stages, which each pick up what the previous attempt
+left.
+"""
+import dataclasses
+import fcntl
+import json
+import os
+import time
+
+from zoo.io_utils import write_json_atomically
+from zoo.study.spec import IDENTITY_FIELDS
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPaths:
+  """Where one run's outputs go."""
+  run_dir: str
+
+  @classmethod
+  def of(cls, output_dir, run_name):
+    return cls(os.path.join(output_dir, "runs", run_name))
+
+  model_dir = property(lambda self: os.path.join(self.run_dir, "model"))
+  export_dir = property(lambda self: os.path.join(self.run_dir, "export"))
+  evaluation_dir = property(lambda self: os.path.join(self.run_dir, "evaluation"))
+  results_file = property(lambda self: os.path.join(self.run_dir, "evaluation", "results.json"))
+  logs_dir = property(lambda self: os.path.join(self.run_dir, "logs"))
+  done_file = property(lambda self: os.path.join(self.run_dir, "DONE"))
+  lock_file = property(lambda self: os.path.join(self.run_dir, ".lock"))
+
+  def log_file(self, stage):
+    return os.path.join(self.logs_dir, f"{stage}.log")
+
+
+def lock_run(paths):
+  """An exclusive lock on one run, or None if another process holds it.
+
+  Keeps two zoo-study processes (say, a cluster command submitted twice) from working on the
+  same run. The lock is the open file returned; it is released when that file is closed or the
+  process dies, so a killed study leaves no stale lock.
+  """
+  os.makedirs(paths.run_dir, exist_ok=True)
+  lock = open(paths.lock_file, "w")  # pylint: disable=consider-using-with
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:
+    lock.close()
+    return None
+  return lock
+
+
+def read_done(output_dir, run_name):
+  """The DONE record of a finished run, or None."""
+  path = RunPaths.of(output_dir, run_name).done_file
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_done(run, paths, stage_seconds, started):
+  """Marks a run finished: its configuration, the seconds of each stage and in all."""
+  write_json_atomically(paths.done_file, {
+      "run": run.name, "config": run.to_json(), "stage_seconds": stage_seconds,
+      "elapsed_seconds": time.time() - started,
+      "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+def check_finished_runs_match(runs, output_dir):
+  """Refuses to mix results: a DONE written with another configuration is an error."""
+  for run in runs:
+    done = read_done(output_dir, run.name)
+    if done is None:
+      continue
+    recorded = {field: done.get("config", {}).get(field) for field in IDENTITY_FIELDS}
+    recorded = {k: ([os.path.basename(p) for p in v] if k.endswith("_gin_files") and v else v)
+                for k, v in recorded.items()}
+    current = run.identity()
+    differing = [k for k in IDENTITY_FIELDS if recorded[k] != current[k]]
+    if differing:
+      raise ValueError(f"--output_dir {output_dir}: run {run.name} was finished with a "
+                       f"different {', '.join(differing)}; use a new --output_dir for a "
+                       "changed study")
+
+
+def unfinished_runs(runs, output_dir):
+  """The runs without DONE, in the given order."""
+  return [run for run in runs if read_done(output_dir, run.name) is None]

@@ -1,0 +1,217 @@
+"""Runs a study's unfinished runs: a local pool of stage processes, or one run at a time in process.
+
+Each run goes through its stages (see `stages`) and ends with DONE (see `run_dirs`); a failed
+run does not stop the others. One progress line per run start and finish says what is done,
+what remains and about how long it will take.
+"""
+import dataclasses
+import os
+import signal
+import subprocess
+import time
+
+from zoo.io_utils import format_duration
+from zoo.study import run_dirs
+from zoo.study import spec
+from zoo.study import stages
+
+
+@dataclasses.dataclass
+class _ActiveRun:
+  run: spec.RunConfig
+  paths: run_dirs.RunPaths
+  commands: list
+  started: float
+  lock: object
+  stage_index: int = 0
+  stage_started: float = 0.0
+  process: subprocess.Popen = None
+  log_file: object = None
+  stage_seconds: dict = dataclasses.field(default_factory=dict)
+
+  @property
+  def stage(self):
+    return self.commands[self.stage_index][0]
+
+
+@dataclasses.dataclass
+class StudyOutcome:
+  """Run names finished now, finished before (skipped), failed (name -> stage), not started
+  (--max_runs), and busy (another process holds the run's lock)."""
+  finished: list
+  skipped: list
+  failed: dict
+  not_started: list
+  busy: list = dataclasses.field(default_factory=list)
+
+
+class _Progress:
+  """One line per run start and finish, with elapsed time and what remains."""
+
+  def __init__(self, total, jobs, log_fn):
+    self.total, self.jobs, self.log_fn = total, jobs, log_fn
+    self.start = time.time()
+    self.finished = self.failed = self.started = 0
+    self.run_seconds = []
+
+  def run_started(self, name):
+    self.started += 1
+    self.log_fn(f"[zoo-study] start  {name}  ({self.started}/{self.total} started, "
+                f"elapsed {format_duration(time.time() - self.start)})")
+
+  def run_ended(self, name, seconds, failed_stage=None, log_path=None):
+    self.run_seconds.append(seconds)
+    if failed_stage:
+      self.failed += 1
+      what = f"FAILED at {failed_stage} after {format_duration(seconds)} (log: {log_path})"
+    else:
+      self.finished += 1
+      what = f"done in {format_duration(seconds)}"
+    remain = self.total - self.finished - self.failed
+    mean = sum(self.run_seconds) / len(self.run_seconds)
+    eta = mean * remain / self.jobs
+    self.log_fn(f"[zoo-study] {'finish' if not failed_stage else 'fail  '} {name}  {what}; "
+                f"{self.finished} done, {self.failed} failed, {remain} remain "
+                f"(elapsed {format_duration(time.time() - self.start)}, "
+                f"eta ~{format_duration(eta)})")
+
+
+def _start_stage(active, env):
+  _, argv = active.commands[active.stage_index]
+  log_path = active.paths.log_file(active.stage)
+  active.log_file = open(log_path, "a")  # pylint: disable=consider-using-with
+  active.stage_started = time.time()
+  active.process = stages.start_stage(argv, active.log_file, env)
+
+
+def _stop_all(active_runs):
+  """Stops the stage processes this scheduler started (on interrupt) and releases the runs."""
+  stages.stop_stage_processes([active.process for active in active_runs])
+  for active in active_runs:
+    if active.log_file is not None:
+      active.log_file.close()
+    active.lock.close()
+
+
+def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_fn=print,
+              poll_seconds=0.2):
+  """Runs every unfinished run of `runs`; skips finished ones (DONE present).
+
+  Args:
+    runs: RunConfigs (from `spec.expand_runs`, possibly a selection).
+    output_dir: the study directory; runs go to OUTPUT/runs/RUN.
+    jobs: runs in parallel, each stage a local subprocess.
+    max_runs: start at most this many runs now (None: all); the rest stay for a later call.
+    run_in_process: None to run each stage as a subprocess, or a function (run, paths) ->
+      (stage seconds, failed stage or None) that runs them in this process, such as
+      `zoo.study.in_process.run_stages` (jobs must be 1). Passed in, so that a scheduler of
+      subprocesses never loads TensorFlow itself.
+    log_fn: where progress lines go.
+    poll_seconds: how often running stages are checked.
+
+  Returns:
+    A StudyOutcome.
+  """
+  if not isinstance(jobs, int) or jobs < 1:
+    raise ValueError(f"--jobs {jobs!r}: expected a positive integer")
+  if run_in_process and jobs != 1:
+    raise ValueError(f"--jobs {jobs}: in-process runs go one at a time; expected --jobs=1")
+  if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 1):
+    raise ValueError(f"--max_runs {max_runs!r}: expected a positive integer")
+  run_dirs.check_finished_runs_match(runs, output_dir)
+  todo = run_dirs.unfinished_runs(runs, output_dir)
+  todo_names = {run.name for run in todo}
+  skipped = [run.name for run in runs if run.name not in todo_names]
+  if skipped:
+    log_fn(f"[zoo-study] {len(skipped)} of {len(runs)} runs already finished (DONE); "
+           "skipping them")
+  now = todo if max_runs is None else todo[:max_runs]
+  outcome = StudyOutcome(finished=[], skipped=skipped, failed={},
+                         not_started=[run.name for run in todo[len(now):]])
+  progress = _Progress(len(now), jobs, log_fn)
+
+  def begin(run):
+    """(paths, lock) of a run this process may work on now, else None."""
+    paths = run_dirs.RunPaths.of(output_dir, run.name)
+    lock = run_dirs.lock_run(paths)
+    if lock is None or run_dirs.read_done(output_dir, run.name) is not None:
+      if lock is not None:
+        lock.close()
+      outcome.busy.append(run.name)
+      progress.total -= 1
+      log_fn(f"[zoo-study] skip   {run.name}: another zoo-study process is running or has "
+             "just finished it")
+      return None
+    os.makedirs(paths.logs_dir, exist_ok=True)
+    progress.run_started(run.name)
+    return paths, lock
+
+  if run_in_process:
+    for run in now:
+      claimed = begin(run)
+      if claimed is None:
+        continue
+      paths, lock = claimed
+      started = time.time()
+      try:
+        seconds, failed_stage = run_in_process(run, paths)
+        if failed_stage:
+          outcome.failed[run.name] = failed_stage
+        else:
+          run_dirs.write_done(run, paths, seconds, started)
+          outcome.finished.append(run.name)
+      finally:
+        lock.close()
+      progress.run_ended(run.name, time.time() - started, failed_stage,
+                         paths.log_file(failed_stage) if failed_stage else None)
+    return outcome
+
+  env = stages.thread_environment(jobs)
+  pending = list(now)
+  active_runs = []
+  try:
+    while pending or active_runs:
+      while pending and len(active_runs) < jobs:
+        run = pending.pop(0)
+        claimed = begin(run)
+        if claimed is None:
+          continue
+        paths, lock = claimed
+        active = _ActiveRun(run=run, paths=paths, commands=stages.stage_commands(run, paths),
+                            started=time.time(), lock=lock)
+        active_runs.append(active)
+        _start_stage(active, env)
+      time.sleep(poll_seconds)
+      for active in list(active_runs):
+        code = active.process.poll()
+        if code is None:
+          continue
+        active.log_file.close()
+        active.stage_seconds[active.stage] = time.time() - active.stage_started
+        if code != 0:
+          active_runs.remove(active)
+          active.lock.close()
+          outcome.failed[active.run.name] = active.stage
+          progress.run_ended(active.run.name, time.time() - active.started, active.stage,
+                             active.paths.log_file(active.stage))
+        elif active.stage_index + 1 < len(active.commands):
+          active.stage_index += 1
+          _start_stage(active, env)
+        else:
+          active_runs.remove(active)
+          run_dirs.write_done(active.run, active.paths, active.stage_seconds, active.started)
+          active.lock.close()
+          outcome.finished.append(active.run.name)
+          progress.run_ended(active.run.name, time.time() - active.started)
+  except BaseException:
+    _stop_all(active_runs)
+    raise
+  return outcome
+
+
+def install_sigterm_handler():
+  """Turns SIGTERM into SystemExit, so a killed study stops the stages it started."""
+  def handler(signum, frame):
+    del signum, frame
+    raise SystemExit(143)
+  signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,282 @@
+"""What a study is: the `study.*` gin file, and the runs it expands into.
+
+A study is a gin file binding `study.*` (see `study_spec`). Every combination of model,
+posterior, encoder and seed is one *run* (`RunConfig`) with a readable, deterministic name such
+as `beta_vae-correlated_noise_0.5-conv64_split-seed1`. Nothing here imports TensorFlow, so
+expanding and listing runs is fast.
+"""
+import dataclasses
+import itertools
+import os
+import re
+
+import gin
+
+from evaluation import metrics as metric_registry
+from zoo import cli
+
+GIN_DIR = os.path.join(cli.REPO_ROOT, "gin_configs")
+# Posterior families with a parameter written `family:value` in a study, and its gin binding.
+POSTERIOR_PARAMETERS = {"correlated_noise": ("rho", float), "low_rank": ("rank", int)}
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.]+$")
+# Fields of a run that decide its results; a DONE written with other values is a different run.
+IDENTITY_FIELDS = ("model", "posterior", "posterior_label", "encoder", "dataset", "seed",
+                   "train_gin_files", "train_gin_bindings", "metrics", "evaluation_gin_files",
+                   "evaluation_gin_bindings", "evaluation_seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+  """What `study.*` binds; see `study_spec` for the meaning of each field."""
+  name: str
+  models: tuple
+  posteriors: tuple
+  encoders: tuple
+  dataset: str
+  training_bindings: tuple
+  seeds: tuple
+  metrics: str
+  evaluation_config: str
+  evaluation_bindings: tuple
+  evaluation_seed: int
+
+
+@gin.configurable("study")
+def study_spec(name=None, models=None, posteriors=("factorized",),
+               encoders=("conv64",), dataset="dsprites", training_bindings=(), seeds=(0,),
+               metrics="mig", evaluation_config=None, evaluation_bindings=(),
+               evaluation_seed=0):
+  """The study bound in gin, as a StudySpec.
+
+  Args:
+    name: the study's name (letters, digits, `_`, `.`); required.
+    models: required; model names (gin_configs/models/NAME.gin) or paths of model gin files.
+    posteriors: family names (gin_configs/posteriors/NAME.gin), optionally with the family's
+      parameter: `correlated_noise:0.5` binds correlated_noise.rho, `low_rank:2` low_rank.rank.
+    encoders: encoder names (gin_configs/encoders/NAME.gin) or gin file paths.
+    dataset: data set name (gin_configs/datasets/NAME.gin) or a gin file path.
+    training_bindings: gin bindings for every run, applied after the files (steps, batch size,
+      image size, latent_dim, ...). The seed comes from `seeds`, not from here.
+    seeds: training seeds (`training.seed`); every configuration runs once per seed.
+    metrics: comma list (or list) of zoo-evaluate metric names, or "all".
+    evaluation_config: optional gin file of metric settings passed to zoo-evaluate.
+    evaluation_bindings: metric-setting bindings passed to zoo-evaluate after that file.
+    evaluation_seed: zoo-evaluate --seed (the same for every run, as in the reference study).
+  """
+  as_tuple = lambda value: (tuple(value) if isinstance(value, (list, tuple))
+                           else () if value is None else (value,))
+  if isinstance(metrics, (list, tuple)):
+    metrics = ",".join(metrics)
+  return StudySpec(name=name, models=as_tuple(models), posteriors=as_tuple(posteriors),
+                   encoders=as_tuple(encoders), dataset=dataset,
+                   training_bindings=as_tuple(training_bindings), seeds=as_tuple(seeds),
+                   metrics=metrics, evaluation_config=evaluation_config,
+                   evaluation_bindings=as_tuple(evaluation_bindings),
+                   evaluation_seed=evaluation_seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """One run of a study. Gin file paths are absolute."""
+  name: str
+  study: str
+  model: str
+  posterior: str        # family name, e.g. "correlated_noise"
+  posterior_label: str  # family plus parameter, e.g. "correlated_noise_0.5"
+  rho: float            # 0 for factorized, the rho of correlated_noise, NaN otherwise
+  encoder: str
+  dataset: str
+  seed: int
+  train_gin_files: tuple
+  train_gin_bindings: tuple
+  metrics: str
+  evaluation_gin_files: tuple
+  evaluation_gin_bindings: tuple
+  evaluation_seed: int
+
+  def to_json(self):
+    record = dataclasses.asdict(self)
+    record["rho"] = None if self.rho != self.rho else self.rho  # JSON has no NaN
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in record.items()}
+
+  def identity(self):
+    """The fields that decide the results; gin files by file name (the repo may move)."""
+    record = self.to_json()
+    identity = {}
+    for field in IDENTITY_FIELDS:
+      value = record[field]
+      if field.endswith("_gin_files"):
+        value = [os.path.basename(path) for path in value]
+      identity[field] = value
+    return identity
+
+
+def load_study(path, bindings=()):
+  """Parses a study gin file (plus `study.*` bindings) into a StudySpec.
+
+  Leaves gin cleared: the study's bindings are not training bindings.
+  """
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"--study {path}: file not found (expected a gin file binding "
+                            "study.*)")
+  gin.clear_config()
+  try:
+    gin.add_config_file_search_path(cli.REPO_ROOT)
+    try:
+      gin.parse_config_files_and_bindings([path], list(bindings))
+      spec = study_spec()
+    except (ValueError, SyntaxError, KeyError, TypeError, RuntimeError) as e:
+      message = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else (
+          type(e).__name__)
+      raise ValueError(f"--study {path}: bad study file: {message}") from e
+  finally:
+    gin.clear_config()
+  return spec
+
+
+def _known_names(kind):
+  directory = os.path.join(GIN_DIR, kind)
+  return sorted(f[:-4] for f in os.listdir(directory) if f.endswith(".gin"))
+
+
+def _resolve_gin_file(entry, kind, field):
+  """(label, absolute path) of a name in gin_configs/KIND/ or of a gin file path."""
+  if not isinstance(entry, str) or not entry:
+    raise ValueError(f"study.{field}: entry {entry!r} is not a name or a gin file path")
+  if entry.endswith(".gin") or os.sep in entry:
+    for candidate in (entry, os.path.join(cli.REPO_ROOT, entry)):
+      if os.path.isfile(candidate):
+        label = re.sub(r"[^A-Za-z0-9_.]", "_", os.path.basename(entry)[:-4] if
+                       entry.endswith(".gin") else os.path.basename(entry))
+        return label, os.path.abspath(candidate)
+    raise FileNotFoundError(f"study.{field}: gin file {entry} not found")
+  path = os.path.join(GIN_DIR, kind, entry + ".gin")
+  if not _NAME_PATTERN.match(entry) or not os.path.isfile(path):
+    raise ValueError(f"study.{field}: unknown {kind[:-1] if kind != 'datasets' else 'data set'} "
+                     f"{entry!r}; expected one of {', '.join(_known_names(kind))} or a gin "
+                     "file path")
+  return entry, path
+
+
+def _parse_posterior(entry):
+  """'family' or 'family:value' -> (family, label, rho, gin file, extra bindings)."""
+  if not isinstance(entry, str) or not entry:
+    raise ValueError(f"study.posteriors: entry {entry!r} is not a family name")
+  family, _, text = entry.partition(":")
+  known = _known_names("posteriors")
+  if family not in known:
+    raise ValueError(f"study.posteriors: unknown family {family!r} in {entry!r}; expected one "
+                     f"of {', '.join(known)}, optionally as correlated_noise:RHO or "
+                     "low_rank:RANK")
+  path = os.path.join(GIN_DIR, "posteriors", family + ".gin")
+  rho = 0.0 if family == "factorized" else float("nan")
+  if not text:
+    if ":" in entry:
+      raise ValueError(f"study.posteriors: {entry!r} has an empty parameter after ':'")
+    if family == "correlated_noise":  # the gin file's rho; name it so runs say what they used
+      raise ValueError("study.posteriors: 'correlated_noise' needs its rho, e.g. "
+                       "'correlated_noise:0.5'")
+    return family, family, rho, path, ()
+  if family not in POSTERIOR_PARAMETERS:
+    raise ValueError(f"study.posteriors: {entry!r}: family {family} takes no parameter")
+  parameter, kind = POSTERIOR_PARAMETERS[family]
+  try:
+    value = kind(text)
+  except ValueError as e:
+    expected = "an integer" if kind is int else "a number"
+    raise ValueError(f"study.posteriors: {entry!r}: {parameter} must be {expected}") from e
+  if family == "correlated_noise":
+    if not -1.0 < value < 1.0:
+      raise ValueError(f"study.posteriors: {entry!r}: rho must lie in (-1, 1)")
+    rho = value
+    shown = format(value, "g")
+  else:
+    if value < 1:
+      raise ValueError(f"study.posteriors: {entry!r}: rank must be a positive integer")
+    shown = str(value)
+  return family, f"{family}_{shown}", rho, path, (f"{family}.{parameter} = {value!r}",)
+
+
+def _check_strings(values, field):
+  if not values:
+    raise ValueError(f"study.{field}: expected a non-empty list")
+  for value in values:
+    if not isinstance(value, str):
+      raise ValueError(f"study.{field}: entry {value!r} is not a string")
+
+
+def expand_runs(spec):
+  """The runs of a study, seed-major (every configuration once before the next seed).
+
+  Raises:
+    ValueError / FileNotFoundError naming the study field at fault.
+  """
+  if spec.name is None:
+    raise ValueError("study.name is not bound (expected a study file binding study.name, "
+                     "study.models, ...)")
+  if not isinstance(spec.name, str) or not _NAME_PATTERN.match(spec.name):
+    raise ValueError(f"study.name {spec.name!r}: expected letters, digits, '_' or '.'")
+  for field in ("models", "posteriors", "encoders"):
+    _check_strings(getattr(spec, field), field)
+  _check_strings(spec.training_bindings or ("",), "training_bindings")
+  _check_strings(spec.evaluation_bindings or ("",), "evaluation_bindings")
+  if (not spec.seeds or len(set(spec.seeds)) != len(spec.seeds)
+      or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                 for s in spec.seeds)):
+    raise ValueError(f"study.seeds {list(spec.seeds)}: expected distinct non-negative integers")
+  if any(re.match(r"\s*training\.seed\s*=", b) for b in spec.training_bindings):
+    raise ValueError("study.training_bindings: binds training.seed; give the seeds as "
+                     "study.seeds instead")
+  metric_names = [m.strip() for m in str(spec.metrics).split(",") if m.strip()]
+  if metric_names == ["all"]:
+    metric_names = sorted(metric_registry.REGISTRY)
+  unknown = [m for m in metric_names if m not in metric_registry.REGISTRY]
+  if not metric_names or unknown:
+    raise ValueError(f"study.metrics {spec.metrics!r}: unknown metric(s) "
+                     f"{', '.join(unknown) or '(none)'}; expected a comma list of "
+                     f"{', '.join(sorted(metric_registry.REGISTRY))}")
+  evaluation_files = ()
+  if spec.evaluation_config:
+    path = spec.evaluation_config
+    path = path if os.path.isfile(path) else os.path.join(cli.REPO_ROOT, path)
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"study.evaluation_config: {spec.evaluation_config} not found")
+    evaluation_files = (os.path.abspath(path),)
+
+  models = [_resolve_gin_file(m, "models", "models") for m in spec.models]
+  posteriors = [_parse_posterior(p) for p in spec.posteriors]
+  encoders = [_resolve_gin_file(e, "encoders", "encoders") for e in spec.encoders]
+  dataset_label, dataset_file = _resolve_gin_file(spec.dataset, "datasets", "dataset")
+
+  runs = []
+  for seed, (model, model_file), posterior, (encoder, encoder_file) in itertools.product(
+      spec.seeds, models, posteriors, encoders):
+    family, label, rho, posterior_file, posterior_bindings = posterior
+    runs.append(RunConfig(
+        name=f"{model}-{label}-{encoder}-seed{seed}", study=spec.name, model=model,
+        posterior=family, posterior_label=label, rho=rho, encoder=encoder,
+        dataset=dataset_label, seed=seed,
+        train_gin_files=(model_file, posterior_file, encoder_file, dataset_file),
+        train_gin_bindings=(tuple(spec.training_bindings) + posterior_bindings
+                            + (f"training.seed = {seed}",)),
+        metrics=",".join(metric_names), evaluation_gin_files=evaluation_files,
+        evaluation_gin_bindings=tuple(spec.evaluation_bindings),
+        evaluation_seed=spec.evaluation_seed))
+  names = [run.name for run in runs]
+  duplicates = sorted({n for n in names if names.count(n) > 1})
+  if duplicates:
+    raise ValueError(f"study {spec.name}: entries repeat, giving the same run twice: "
+                     f"{', '.join(duplicates[:3])}")
+  return runs
+
+
+def select_runs(runs, only_runs):
+  """The runs named in only_runs (all runs if it is empty)."""
+  if not only_runs:
+    return list(runs)
+  by_name = {run.name: run for run in runs}
+  unknown = [name for name in only_runs if name not in by_name]
+  if unknown:
+    raise ValueError(f"--only_run {unknown[0]}: not a run of this study (runs are named like "
+                     f"{runs[0].name})")
+  return [by_name[name] for name in dict.fromkeys(only_runs)]
