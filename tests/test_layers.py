@@ -1,0 +1,132 @@
+"""The import rule of docs/ARCHITECTURE.md, checked on the source: layers only point down.
+
+Layers, lowest first: shared utilities (zoo.cli, zoo.io_utils, zoo.validation); data, networks
+and posterior families; models; training (training loop, checkpoints, strategies); export;
+evaluation; the study. Binaries (`*_main.py`, `zoo/study/main.py`) sit on top. A module may
+import its own layer and the ones below, never one above, and only binaries import project
+modules inside functions (to keep `--help` fast), never to dodge a cycle.
+"""
+import ast
+import os
+
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = ("zoo", "export", "evaluation")
+
+# Module name prefix -> layer; the longest matching prefix decides.
+LAYERS = {
+    "zoo.cli": 0, "zoo.io_utils": 0, "zoo.validation": 0, "zoo": 0,
+    "zoo.data": 1, "zoo.networks": 1, "zoo.posteriors": 1,
+    "zoo.models": 2,
+    "zoo.training": 3, "zoo.checkpoints": 3, "zoo.distribute": 3, "zoo.all_configurables": 3,
+    "export": 4,
+    "evaluation": 5,
+    "zoo.study": 6,
+}
+BINARY_LAYER = 7
+LAYER_NAMES = ["utilities", "data/networks/posteriors", "models", "training", "export",
+               "evaluation", "study", "binaries"]
+# Modules of one layer that must not import each other either (siblings, not a stack).
+SIBLINGS = ("zoo.data", "zoo.networks", "zoo.posteriors")
+
+
+def module_name(path):
+  relative = os.path.relpath(path, REPO)[:-len(".py")].replace(os.sep, ".")
+  return relative[:-len(".__init__")] if relative.endswith(".__init__") else relative
+
+
+def layer_of(name):
+  if name.endswith("_main") or name == "zoo.study.main":
+    return BINARY_LAYER
+  matches = [prefix for prefix in LAYERS if name == prefix or name.startswith(prefix + ".")]
+  return LAYERS[max(matches, key=len)] if matches else None
+
+
+def project_sources():
+  for package in PACKAGES:
+    for root, _, files in os.walk(os.path.join(REPO, package)):
+      for name in sorted(files):
+        if name.endswith(".py"):
+          yield os.path.join(root, name)
+
+
+def imports(tree):
+  """(imported module name, line, inside a function) for every import statement."""
+  found = []
+
+  def visit(node, in_function):
+    for child in ast.iter_child_nodes(node):
+      inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                 ast.Lambda))
+      if isinstance(child, ast.Import):
+        found.extend((alias.name, child.lineno, in_function) for alias in child.names)
+      elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+        # `from zoo import data` imports zoo.data: name the module, not only the package.
+        found.extend((f"{child.module}.{alias.name}", child.lineno, in_function)
+                     for alias in child.names)
+      visit(child, inside)
+
+  visit(tree, False)
+  return found
+
+
+def project_module(name):
+  """The project module an import names (`zoo.data.pipeline`, ...), or None."""
+  if name.split(".")[0] not in PACKAGES:
+    return None
+  parts = name.split(".")
+  while parts:  # `from zoo.models import infogan` names a module; `... import InfoGAN` does not.
+    candidate = os.path.join(REPO, *parts)
+    if os.path.isdir(candidate) or os.path.isfile(candidate + ".py"):
+      return ".".join(parts)
+    parts.pop()
+  return None
+
+
+class ImportRuleTest(tf.test.TestCase):
+
+  def test_every_import_points_down(self):
+    violations = []
+    for path in project_sources():
+      source = module_name(path)
+      source_layer = layer_of(source)
+      self.assertIsNotNone(source_layer, f"{source} has no layer in this test's LAYERS")
+      with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+      for name, line, in_function in imports(tree):
+        target = project_module(name)
+        if target is None:
+          continue
+        where = f"{os.path.relpath(path, REPO)}:{line} imports {target}"
+        target_layer = layer_of(target)
+        if target_layer > source_layer:
+          violations.append(f"{where} ({LAYER_NAMES[target_layer]} is above "
+                            f"{LAYER_NAMES[source_layer]})")
+        for sibling in SIBLINGS:
+          if (source.startswith(sibling) and target.split(".")[:2] != sibling.split(".")
+              and any(target.startswith(other) for other in SIBLINGS)):
+            violations.append(f"{where} (sibling layers import each other)")
+        if in_function and source_layer != BINARY_LAYER:
+          violations.append(f"{where} inside a function")
+    self.assertEmpty(violations, "\n".join(violations))
+
+  def test_the_loader_needs_only_tensorflow_and_numpy(self):
+    path = os.path.join(REPO, "export", "loader.py")
+    with open(path, encoding="utf-8") as f:
+      names = {name.split(".")[0] for name, _, _ in imports(ast.parse(f.read()))}
+    self.assertEqual(names - {"json", "os", "math"}, {"numpy", "tensorflow"})
+
+  def test_the_rule_sees_a_violation(self):
+    # The checker itself: an upward import and a function-local one are both found.
+    tree = ast.parse("from evaluation import metrics\n"
+                     "def f():\n  from zoo import models\n")
+    found = [(project_module(name), in_function) for name, _, in_function in imports(tree)]
+    self.assertEqual(found, [("evaluation.metrics", False), ("zoo.models", True)])
+    self.assertGreater(layer_of("evaluation.metrics"), layer_of("zoo.models.vae"))
+    self.assertEqual(layer_of("zoo.train_main"), BINARY_LAYER)
+    self.assertEqual(layer_of("zoo.study.report.table"), LAYERS["zoo.study"])
+
+
+if __name__ == "__main__":
+  tf.test.main()
