@@ -144,6 +144,7 @@ class DSprites(GroundTruthData):
   """
 
   name = "dsprites"
+  observation_kind = "binary"
 
   def __init__(self, image_size=64):
     if (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
@@ -181,6 +182,7 @@ class ColorDSprites(DSprites):
   """
 
   name = "color_dsprites"
+  observation_kind = "unit_interval"
 
   @property
   def observation_shape(self):
@@ -200,6 +202,7 @@ class NoisyDSprites(DSprites):
   """
 
   name = "noisy_dsprites"
+  observation_kind = "unit_interval"
 
   @property
   def observation_shape(self):

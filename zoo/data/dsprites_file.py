@@ -29,6 +29,7 @@ class DSpritesFile(GroundTruthData):
   """
 
   name = "dsprites_file"
+  observation_kind = "binary"
 
   def __init__(self, path=None):
     path = array_files.check_path(path, "dsprites_file.path")

@@ -17,11 +17,15 @@ from zoo import validation
 class GroundTruthData(abc.ABC):
   """A data set whose observations are rendered from known, discrete generative factors.
 
-  Subclasses set the class attribute `name` (the registry name) and implement the three shape
-  properties and `_observations_from_valid_factors`.
+  Subclasses set the class attributes `name` (the registry name) and `observation_kind`, and
+  implement the three shape properties and `_observations_from_valid_factors`.
+
+  `observation_kind` says what values observations take, which decides the likelihoods that
+  fit them (`zoo.models.likelihoods`): "binary" (0 or 1), "unit_interval" ([0, 1]) or "real".
   """
 
   name = None
+  observation_kind = None
 
   @property
   @abc.abstractmethod

@@ -34,6 +34,7 @@ class LinearGaussian(GroundTruthData):
   """
 
   name = "linear_gaussian"
+  observation_kind = "real"
 
   def __init__(self, num_factors=4, num_values=32, observation_dim=8, noise_std=0.5,
                matrix_seed=0):

@@ -10,6 +10,7 @@ class RGBImageGrid(GroundTruthData):
   `_sizes` (the factor sizes, whose product is N)."""
 
   FACTOR_NAMES = ()
+  observation_kind = "unit_interval"
 
   @property
   def factor_names(self):

@@ -24,9 +24,13 @@ MODELS = {
 }
 
 
-@gin.configurable("model", denylist=["observation_shape"])
-def build_model(observation_shape, name="beta_vae", latent_dim=10):
+@gin.configurable("model", denylist=["observation_shape", "observation_kind", "seed"])
+def build_model(observation_shape, observation_kind=None, seed=0, name="beta_vae",
+                latent_dim=10):
   """Builds model `name` for observations of `observation_shape`.
+
+  `observation_kind` (the data set's, when known) is checked against the likelihood; `seed` is
+  the model's noise seed (`ZooModel.random_seeds`).
 
   The encoder, decoder, posterior family and likelihood come from their own gin configurables
   (`encoder.*`, `decoder.*`, `posterior.name`, `likelihood.*`), so every model combines with
@@ -40,7 +44,12 @@ def build_model(observation_shape, name="beta_vae", latent_dim=10):
   if name == "infogan":
     # A generator and a discriminator with a Q head instead of an encoder and a decoder; they
     # come from `infogan_generator.*` and `infogan_discriminator.*`.
-    return InfoGAN(observation_shape, family, name=name)
-  encoder = networks.build_encoder(latent_dim, family.per_latent_params, family.joint_params)
-  decoder = networks.build_decoder(observation_shape)
-  return MODELS[name](observation_shape, encoder, decoder, family, Likelihood(), name=name)
+    model = InfoGAN(observation_shape, family, seed=seed, name=name)
+  else:
+    encoder = networks.build_encoder(latent_dim, family.per_latent_params, family.joint_params)
+    decoder = networks.build_decoder(observation_shape)
+    model = MODELS[name](observation_shape, encoder, decoder, family, Likelihood(), seed=seed,
+                         name=name)
+  if observation_kind is not None:
+    model.likelihood.check_fits(observation_kind)
+  return model

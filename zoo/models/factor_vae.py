@@ -11,10 +11,17 @@ import tensorflow as tf
 from zoo.models.vae import NETWORK_ARGUMENTS, VAE
 
 
-def shuffle_each_latent(z, seed=None):
-  """Permutes every column of z [B, d] independently: a sample of prod_i q(z_i)."""
+def shuffle_each_latent(z, seed):
+  """Permutes every column of z [B, d] independently: a sample of prod_i q(z_i).
+
+  Args:
+    z: [B, d] with a static d.
+    seed: a stateless seed ([2] int tensor); the permutations are a function of it.
+  """
   columns = tf.unstack(z, axis=1)
-  return tf.stack([tf.random.shuffle(c, seed=seed) for c in columns], axis=1)
+  seeds = tf.unstack(tf.random.experimental.stateless_split(seed, len(columns)))
+  return tf.stack([tf.random.experimental.stateless_shuffle(column, column_seed)
+                   for column, column_seed in zip(columns, seeds)], axis=1)
 
 
 @gin.configurable("factor_vae_discriminator")
@@ -48,21 +55,22 @@ class FactorVAE(VAE):
     tc = tf.reduce_mean(logits[:, 0] - logits[:, 1])
     return tf.reduce_mean(kl) + self.gamma * tc, {"total_correlation": tc}
 
-  def discriminator_loss(self, z):
+  def discriminator_loss(self, z, seed):
     """Cross-entropy of telling q(z) (class 0) from the shuffled product (class 1)."""
     z = tf.stop_gradient(z)
     log_p_joint = tf.nn.log_softmax(self.discriminator(z))
-    log_p_product = tf.nn.log_softmax(self.discriminator(shuffle_each_latent(z)))
+    log_p_product = tf.nn.log_softmax(self.discriminator(shuffle_each_latent(z, seed)))
     return -0.5 * (tf.reduce_mean(log_p_joint[:, 0]) + tf.reduce_mean(log_p_product[:, 1]))
 
   def train_step(self, data):
     x = data[0] if isinstance(data, (tuple, list)) else data
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape(persistent=True) as tape:
+      noise_seed, shuffle_seed = self.random_seeds(2)
       dist = self.posterior(x, training=True)
-      z = dist.sample()
+      z = dist.sample(seed=noise_seed)
       losses = self.loss_terms(x, dist, z)
-      disc_loss = self.discriminator_loss(z)
+      disc_loss = self.discriminator_loss(z, shuffle_seed)
       vae_loss = losses["loss"] / replicas
       disc_scaled = disc_loss / replicas
     vae_vars = self.main_variables

@@ -105,11 +105,15 @@ class InfoGAN(zoo_model.ZooModel):
   # --- generator side ---
 
   def sample_latents(self, batch_size):
-    """Draws from the priors: noise [B, noise_dim], codes [B, d], categories int32 [B, n]."""
-    noise = tf.random.normal([batch_size, self.noise_dim])
-    codes = self.sample_prior(batch_size)
-    categories = tf.random.uniform([batch_size, self.num_categorical], 0, self.categorical_dim,
-                                   dtype=tf.int32)
+    """Draws this step's noise [B, noise_dim], codes [B, d] and categories int32 [B, n].
+
+    From stateless seeds of the step (`random_seeds`), so that a resumed run draws the same.
+    """
+    noise_seed, code_seed, category_seed = self.random_seeds(3)
+    noise = tf.random.stateless_normal([batch_size, self.noise_dim], noise_seed)
+    codes = priors.sample(self.prior_name, [batch_size, self.latent_dim], seed=code_seed)
+    categories = tf.random.stateless_uniform([batch_size, self.num_categorical], category_seed,
+                                             0, self.categorical_dim, dtype=tf.int32)
     return noise, codes, categories
 
   def generate(self, noise, codes, categories=None, training=False):

@@ -10,6 +10,10 @@ import gin
 import tensorflow as tf
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+# The observation kinds (`GroundTruthData.observation_kind`) each likelihood fits. A Bernoulli
+# likelihood needs values in [0, 1] (the reference study uses it for every image data set).
+FITTING_KINDS = {"bernoulli": ("binary", "unit_interval"),
+                 "gaussian": ("binary", "unit_interval", "real")}
 
 
 @gin.configurable("likelihood")
@@ -29,6 +33,13 @@ class Likelihood:
     self.name = name
     self.observation_std = float(observation_std)
     self.decoder_output = "logits" if name == "bernoulli" else "mean"
+
+  def check_fits(self, observation_kind):
+    """Raises ValueError unless this likelihood fits observations of `observation_kind`."""
+    if observation_kind not in FITTING_KINDS[self.name]:
+      others = [name for name, kinds in FITTING_KINDS.items() if observation_kind in kinds]
+      raise ValueError(f"likelihood.name={self.name!r} does not fit the data set's "
+                       f"{observation_kind} observations; use one of {others}")
 
   def negative_log_likelihood(self, x, raw):
     """Per-example negative log-likelihood [B] of observations x [B, ...] given raw outputs."""

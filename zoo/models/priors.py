@@ -17,8 +17,16 @@ ENTROPY_PER_CODE = {"normal": 0.5 * math.log(2.0 * math.pi * math.e),
                     "uniform": math.log(2.0 * UNIFORM_HALF_WIDTH)}
 
 
-def sample(name, shape):
-  """Codes of the given shape (a list or a 1-D int tensor) drawn from prior `name` (TF op)."""
+def sample(name, shape, seed=None):
+  """Codes of the given shape (a list or a 1-D int tensor) drawn from prior `name` (TF op).
+
+  With a stateless `seed` ([2] int tensor) the draw is a function of it; without, it comes
+  from TensorFlow's global random state.
+  """
+  if seed is not None:
+    if name == "uniform":
+      return tf.random.stateless_uniform(shape, seed, -UNIFORM_HALF_WIDTH, UNIFORM_HALF_WIDTH)
+    return tf.random.stateless_normal(shape, seed)
   if name == "uniform":
     return tf.random.uniform(shape, -UNIFORM_HALF_WIDTH, UNIFORM_HALF_WIDTH)
   return tf.random.normal(shape)

@@ -58,7 +58,8 @@ class VAE(zoo_model.ZooModel):
   def compute_losses(self, x, training=True):
     """All loss terms for a batch: dict of scalars (and `kl_per_latent` [d])."""
     dist = self.posterior(x, training=training)
-    return self.loss_terms(x, dist, dist.sample(), training=training)
+    return self.loss_terms(x, dist, dist.sample(seed=self.random_seeds(1)[0]),
+                           training=training)
 
   def loss_terms(self, x, dist, z, training=True):
     """Loss terms given the batch's posterior and the sample z [B, d] the decoder sees."""

@@ -9,6 +9,7 @@ Every model of the zoo, VAE-type or InfoGAN, is a `ZooModel`:
   posterior(x)                q(z | x), a TFP distribution with batch shape [B], event shape [d]
   decode(z), decode_mean(z)   raw decoder output, and the mean of p(x | z)
   prior_name, sample_prior(n) the prior over the codes (`zoo.models.priors`) and draws from it
+  random_seeds(n)             the stateless seeds of one training step's random draws
   main_variables              what the compiled optimizer updates
   optimizers()                every optimizer whose state is checkpointed, by name
   export_variables()          the variables posterior and decode read (what an export saves)
@@ -20,6 +21,7 @@ Nothing outside a model reads any other attribute of it.
 import abc
 
 import keras
+import tensorflow as tf
 
 from zoo.models import priors
 
@@ -31,16 +33,18 @@ class ZooModel(keras.Model, metaclass=abc.ABCMeta):
     observation_shape: shape of one observation.
     family: the `zoo.posteriors` family of q(z | x) (for InfoGAN: of Q(c | x)).
     likelihood: a `zoo.models.likelihoods.Likelihood`, which reads the decoder's raw output.
+    seed: the noise seed of training's random draws (see `random_seeds`).
   """
 
   model_name = None
 
-  def __init__(self, observation_shape, family, likelihood, **kwargs):
+  def __init__(self, observation_shape, family, likelihood, seed=0, **kwargs):
     super().__init__(**kwargs)
     self.observation_shape = tuple(int(n) for n in observation_shape)
     self.family = family
     self.latent_dim = family.latent_dim
     self.likelihood = likelihood
+    self.noise_seed = int(seed)
 
   @property
   def decoder_output(self):
@@ -67,6 +71,22 @@ class ZooModel(keras.Model, metaclass=abc.ABCMeta):
   def sample_prior(self, count):
     """`count` codes [count, d] drawn from the prior (count may be a scalar tensor)."""
     return priors.sample(self.prior_name, [count, self.latent_dim])
+
+  def random_seeds(self, count):
+    """`count` stateless seeds (int32 [2] tensors) for the random draws of this training step.
+
+    They are a function of the noise seed, the optimizer step and the replica only, so a run
+    resumed from a checkpoint draws exactly what the uninterrupted run drew (reparameterization
+    noise, FactorVAE's permutations, InfoGAN's codes), and replicas draw independently.
+    """
+    context = tf.distribute.get_replica_context()
+    replica = context.replica_id_in_sync_group if context is not None else 0
+    seed = tf.stack([tf.constant(self.noise_seed, tf.int64),
+                     tf.cast(self.optimizer.iterations, tf.int64)])
+    seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int64))
+    seeds = tf.random.experimental.stateless_split(seed, count)
+    # TFP's samplers take int32 seeds; the split has mixed all 64 bits into each half.
+    return tf.unstack(tf.cast(tf.bitwise.bitwise_and(seeds, 0x7FFFFFFF), tf.int32))
 
   def call(self, x, training=False):
     """Raw reconstruction of x through the posterior mean."""

@@ -24,7 +24,7 @@ FAMILY_NAMES = tuple(_REGISTRY)
 
 
 @gin.configurable("posterior", denylist=["latent_dim"])
-def get_family(name, latent_dim, **kwargs):
+def get_family(name=None, latent_dim=None, **kwargs):
   """Returns the `PosteriorFamily` registered as `name` for latent_dim latents.
 
   Args:
@@ -33,6 +33,9 @@ def get_family(name, latent_dim, **kwargs):
     **kwargs: settings of that family (`rho` for correlated_noise, `rank` for low_rank);
       settings not given come from the family's gin configurable or its default.
   """
+  if name is None:
+    raise ValueError("posterior.name is not set: choose a family, e.g. "
+                     "--gin_config=gin_configs/posteriors/factorized.gin")
   if name not in _REGISTRY:
     raise ValueError(
         f"posterior family name={name!r} is unknown, expected one of {', '.join(FAMILY_NAMES)}")
