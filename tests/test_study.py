@@ -21,6 +21,7 @@ from zoo.study import run_dirs
 from zoo.study import runner
 from zoo.study import spec
 from zoo.study import stages
+from processes import child_processes, is_running, kill_if_running, make_read_only
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -76,60 +77,6 @@ def metric_values(results_path):
           and not k.endswith("elapsed_seconds") and not k.startswith("settings.")}
 
 
-def process_status(pid):
-  """(state, parent pid) of a process from /proc, or None if there is no such process."""
-  try:
-    with open(f"/proc/{pid}/stat") as f:
-      fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-  except OSError:
-    return None
-  return fields[0], int(fields[1])
-
-
-def is_running(pid):
-  """Whether a process exists and is no zombie (killed, not yet reaped by its new parent)."""
-  status = process_status(pid)
-  return status is not None and status[0] != "Z"
-
-
-def child_processes(pid, command_part):
-  """Pids of the processes whose parent is `pid` and whose command line contains command_part."""
-  found = []
-  for entry in filter(str.isdigit, os.listdir("/proc")):
-    status = process_status(entry)
-    try:
-      with open(f"/proc/{entry}/cmdline", "rb") as f:
-        command = f.read().decode(errors="replace")
-    except OSError:
-      continue
-    if status and status[1] == pid and command_part in command:
-      found.append(int(entry))
-  return found
-
-
-def kill_if_running(pid):
-  if is_running(pid):
-    os.kill(pid, 9)
-
-
-def make_read_only(test, path):
-  """Makes the empty directory `path` read-only for this process until the test ends.
-
-  Root ignores permission bits, so for root it becomes a read-only tmpfs mount. Returns False
-  where that cannot be done (root without the right to mount).
-  """
-  if os.geteuid() != 0:
-    os.chmod(path, 0o555)
-    test.addCleanup(os.chmod, path, 0o755)
-    return True
-  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", path],
-                           capture_output=True, check=False)
-  if mounted.returncode != 0:
-    return False
-  test.addCleanup(subprocess.run, ["umount", path], check=True)
-  return True
-
-
 def correlated_noise_conditional_tc(rho, d):
   """-1/2 log det of the equicorrelation matrix: (1-rho)^(d-1) (1+(d-1) rho)."""
   return -0.5 * ((d - 1) * math.log(1 - rho) + math.log(1 + (d - 1) * rho))
@@ -147,7 +94,8 @@ class StudyRunTest(tf.test.TestCase):
     cls.runs = spec.expand_runs(spec.load_study(cls.study_file))
     # "Killed" after the first finished run: --max_runs stops starting new runs.
     cls.first_lines, cls.second_lines = [], []
-    cls.first = runner.run_study(cls.runs, cls.output, run_in_process=in_process.run_stages, max_runs=1,
+    cls.first = runner.run_study(cls.runs, cls.output, run_in_process=in_process.run_stages,
+                                 max_runs=1,
                                  log_fn=cls.first_lines.append)
     first_paths = run_dirs.RunPaths.of(cls.output, TINY_RUNS[0])
     cls.first_mtimes = (os.stat(first_paths.done_file).st_mtime_ns,
@@ -244,13 +192,17 @@ class StudyRunTest(tf.test.TestCase):
     os.remove(paths.done_file)
     shutil.rmtree(paths.evaluation_dir)
     lines = []
-    outcome = runner.run_study(self.runs, output, run_in_process=in_process.run_stages, log_fn=lines.append)
+    outcome = runner.run_study(self.runs, output, run_in_process=in_process.run_stages,
+                               log_fn=lines.append)
     self.assertEqual(outcome.finished, TINY_RUNS[1:2])
     self.assertEqual(sorted(outcome.skipped), sorted(TINY_RUNS[:1] + TINY_RUNS[2:]))
     with open(os.path.join(paths.model_dir, "train_results.json")) as f:
       train_results = json.load(f)
-    # Training found its final checkpoint and did no step; the export was replaced.
-    self.assertEqual((train_results["start_step"], train_results["final_step"]), (20, 20))
+    # Training found its final checkpoint and did no step, so its results (losses and speed)
+    # stay those of the run that did the steps; the export was replaced.
+    self.assertEqual((train_results["start_step"], train_results["final_step"]), (0, 20))
+    self.assertIn("loss.loss", train_results)
+    self.assertTrue(any("nothing to do" in line for line in open(paths.log_file("train"))))
     self.assertEqual(metric_values(paths.results_file), metric_values(
         run_dirs.RunPaths.of(self.output, TINY_RUNS[1]).results_file))
 
@@ -398,6 +350,18 @@ class StageProcessTest(tf.test.TestCase):
     while is_running(trainers[0]) and time.time() < deadline:
       time.sleep(0.1)
     self.assertFalse(is_running(trainers[0]), "zoo-train outlived the zoo-study killed by -9")
+    # Rerunning the study finishes the run from its checkpoint, with the one trainer it starts.
+    killed_at = max(int(name[len("ckpt-"):-len(".index")]) for name in os.listdir(checkpoints)
+                    if name.startswith("ckpt-") and name.endswith(".index"))
+    short = write_file(root, "long.gin", TINY_STUDY.replace(
+        "training.num_steps = 20", f"training.num_steps = {killed_at + 20}"))
+    result = run_binary(f"--study={short}", f"--output_dir={output}",
+                        f"--only_run={TINY_RUNS[0]}")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    paths = run_dirs.RunPaths.of(output, TINY_RUNS[0])
+    self.assertTrue(os.path.isfile(paths.done_file))
+    with open(paths.log_file("train")) as f:
+      self.assertIn("resuming from", f.read())
 
   def test_an_output_dir_that_cannot_be_written_is_refused_before_any_run(self):
     root = self.get_temp_dir()

@@ -1,30 +1,59 @@
-"""The configured model with everything its checkpoints hold, and restoring it from a run.
+"""The configured model with everything its checkpoints hold, and a run's checkpoints on disk.
 
 Training, export and evaluation all build a model through `build_checkpointed_model`, so the
 object graph a checkpoint is restored into is always the one training saved: the model and
 every optimizer of `model.optimizers()`.
+
+A run's checkpoints are the files `MODEL_DIR/checkpoints/ckpt-<step>.{index,data-*}`; they are
+found by listing the files (the `checkpoint` state file is written for TensorFlow's own tools,
+never trusted). A checkpoint counts only when every tensor in it reads back, so a truncated,
+corrupted or half-deleted one is skipped, with one line saying why, in favour of the newest
+intact one. `CheckpointWriter` writes new ones under a temporary name and renames them into
+place data first, index last, and never deletes or overwrites a checkpoint newer than the one
+the run resumed from: a damaged one in the way is moved into `checkpoints/damaged/`.
 """
 import collections
 import os
+import re
+import shutil
 
 import gin
 import keras
 import tensorflow as tf
 
 from zoo import data as zoo_data
+from zoo import io_utils
 from zoo import models
 
 RestoredRun = collections.namedtuple(
     "RestoredRun", ["model", "data", "checkpoint", "training_step", "gin_config"])
 
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "checkpoint"
+DAMAGED = "damaged"
+_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+_TEMPORARY = re.compile(r"^\.ckpt-\d+\.tmp-")
+# What reading a damaged checkpoint raises: TF's own errors, and these for short or odd files.
+_READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, OSError)
 
-def build_checkpointed_model(observation_shape, learning_rate=1e-3):
-  """The gin-configured model, compiled and with every weight and optimizer slot created.
+
+class NoUsableCheckpoint(ValueError):
+  """Checkpoints exist, but none of them reads back intact."""
+
+
+def build_checkpointed_model(data, learning_rate=1e-3, seed=0):
+  """The gin-configured model for `data`, compiled and with every weight and slot created.
+
+  Args:
+    data: the ground-truth data set (its observation shape and kind fix the model's).
+    learning_rate: of the compiled Adam.
+    seed: the model's noise seed (see `zoo.models.ZooModel.random_seeds`).
 
   Returns:
     (model, tf.train.Checkpoint of the model and its optimizers).
   """
-  model = models.build_model(observation_shape)
+  model = models.build_model(data.observation_shape, observation_kind=data.observation_kind,
+                             seed=seed)
   # Adam with the reference study's settings.
   model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9,
                                                 beta_2=0.999, epsilon=1e-8))
@@ -32,12 +61,107 @@ def build_checkpointed_model(observation_shape, learning_rate=1e-3):
   return model, tf.train.Checkpoint(model=model, **model.optimizers())
 
 
-def restore_run(model_dir, checkpoint=None):
+def checkpoint_dir(model_dir):
+  return os.path.join(model_dir, CHECKPOINTS)
+
+
+def checkpoint_path(directory, step):
+  return os.path.join(directory, f"ckpt-{step}")
+
+
+def checkpoint_step(path):
+  """The step in a checkpoint path `.../ckpt-<step>`, or None."""
+  match = re.search(r"ckpt-(\d+)$", path)
+  return int(match.group(1)) if match else None
+
+
+def list_checkpoints(directory):
+  """[(step, path)] of every checkpoint in `directory` with an index file, oldest first."""
+  if not os.path.isdir(directory):
+    return []
+  found = []
+  for name in os.listdir(directory):
+    match = _INDEX.match(name)
+    if match:
+      found.append((int(match.group(1)), os.path.join(directory, name[:-len(".index")])))
+  return sorted(found)
+
+
+def checkpoint_files(path):
+  """The files of the checkpoint at `path` that exist (index and data shards)."""
+  directory, prefix = os.path.split(path)
+  if not os.path.isdir(directory):
+    return []
+  return sorted(os.path.join(directory, name) for name in os.listdir(directory)
+                if name == prefix + ".index" or name.startswith(prefix + ".data-"))
+
+
+def _first_line(error):
+  text = " ".join(str(error).split())
+  text = re.sub(r"^\{\{[^}]*\}\}\s*", "", text)  # TF's "{{function_node ...}}" prefix
+  return (text or type(error).__name__)[:200]
+
+
+def checkpoint_problem(path):
+  """None when every tensor of the checkpoint at `path` reads back intact, else why not."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_shape_map():
+      reader.get_tensor(key)  # checks the shard's length and checksum
+  except _READ_ERRORS as e:
+    return _first_line(e)
+  return None
+
+
+def newest_intact(directory, log_fn, what):
+  """The newest intact checkpoint of `directory`: (step, path, [(step, path) skipped]).
+
+  Newer damaged checkpoints are skipped, each with one line through `log_fn`.
+
+  Returns:
+    (None, None, []) when `directory` holds no checkpoint at all.
+
+  Raises:
+    NoUsableCheckpoint: checkpoints exist and none is intact.
+  """
+  skipped = []
+  listed = list_checkpoints(directory)
+  for step, path in reversed(listed):
+    problem = checkpoint_problem(path)
+    if problem is None:
+      return step, path, skipped
+    log_fn(f"[{what}] skipping checkpoint {path}: {problem}")
+    skipped.append((step, path))
+  if listed:
+    raise NoUsableCheckpoint(
+        f"{directory}: none of its {len(listed)} checkpoints reads back intact "
+        f"(newest {listed[-1][1]}); nothing was changed")
+  return None, None, []
+
+
+def restore(restorable, path, config_path):
+  """Restores checkpoint `path` into `restorable`, checking that every object of it matched.
+
+  `config_path` names the configuration the model was built from, for the error.
+  """
+  try:
+    status = restorable.restore(path)
+    status.assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise ValueError(f"--checkpoint {path}: does not match the model configured in "
+                     f"{config_path} ({_first_line(e)[:300]})") from e
+  status.expect_partial()  # values no rebuilt object asks for, such as the save counter
+
+
+def restore_run(model_dir, checkpoint=None, log_fn=print, program="zoo"):
   """Rebuilds the model of a zoo-train run from its operative config and restores a checkpoint.
 
   Args:
     model_dir: a directory written by zoo-train.
-    checkpoint: a checkpoint path; default the latest in model_dir/checkpoints.
+    checkpoint: a checkpoint path; default the newest intact one in model_dir/checkpoints
+      (damaged newer ones are skipped with a line through log_fn).
+    log_fn: where skipped checkpoints are reported.
+    program: the name those lines start with.
 
   Returns:
     A RestoredRun. Leaves the run's operative configuration parsed in gin.
@@ -47,26 +171,95 @@ def restore_run(model_dir, checkpoint=None):
     raise FileNotFoundError(f"--model_dir {model_dir}: no operative_config.gin (expected a "
                             "directory written by zoo-train)")
   if checkpoint:
-    if not tf.io.gfile.exists(checkpoint + ".index"):
+    if not os.path.isfile(checkpoint + ".index"):
       raise FileNotFoundError(f"--checkpoint {checkpoint}: no such checkpoint (expected a "
                               "path like MODEL_DIR/checkpoints/ckpt-1000)")
+    problem = checkpoint_problem(checkpoint)
+    if problem:
+      raise ValueError(f"--checkpoint {checkpoint}: damaged ({problem})")
   else:
-    checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    _, checkpoint, _ = newest_intact(checkpoint_dir(model_dir), log_fn, program)
     if not checkpoint:
       raise FileNotFoundError(f"--model_dir {model_dir}: no checkpoint in "
-                              f"{os.path.join(model_dir, 'checkpoints')}")
+                              f"{checkpoint_dir(model_dir)}")
   with open(config) as f:
     config_text = f.read()
-  gin.parse_config(config_text)
-  data = zoo_data.get_dataset()
-  model, restorable = build_checkpointed_model(data.observation_shape)
   try:
-    status = restorable.restore(checkpoint)
-    # An export of freshly initialized weights would be silently useless.
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise ValueError(f"--checkpoint {checkpoint}: does not match the model configured in "
-                     f"{config} ({' '.join(str(e).split())[:300]})") from e
-  status.expect_partial()  # values no rebuilt object asks for, such as the save counter
+    gin.parse_config(config_text)
+  except (ValueError, SyntaxError, KeyError, TypeError) as e:
+    raise ValueError(f"--model_dir {model_dir}: its operative_config.gin does not parse "
+                     f"({_first_line(e)})") from e
+  data = zoo_data.get_dataset()
+  model, restorable = build_checkpointed_model(data)
+  restore(restorable, checkpoint, config)
   return RestoredRun(model, data, checkpoint, int(model.optimizer.iterations.numpy()),
                      config_text)
+
+
+class CheckpointWriter:
+  """Saves checkpoints of one run into `directory` and keeps the newest `max_to_keep`.
+
+  Args:
+    restorable: the tf.train.Checkpoint to save.
+    directory: the run's checkpoint directory (created on the first save).
+    max_to_keep: how many of the newest checkpoints stay.
+    resumed_step: the step the run resumed from (0 for a new run). Checkpoints after it that
+      this writer did not write are never deleted: they are the damaged ones the run skipped.
+  """
+
+  def __init__(self, restorable, directory, max_to_keep, resumed_step=0):
+    self.restorable = restorable
+    self.directory = directory
+    self.max_to_keep = max_to_keep
+    self.resumed_step = resumed_step
+    self.written = set()
+    self.latest = None
+    # Created now so that every checkpoint holds it (restoring one asks for it).
+    restorable.save_counter  # pylint: disable=pointless-statement
+    # Left by a writer killed mid-save; the model_dir lock says no other writer is running.
+    if os.path.isdir(directory):
+      for name in os.listdir(directory):
+        if _TEMPORARY.match(name):
+          path = os.path.join(directory, name)
+          shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+  def save(self, step, log_fn=print):
+    """Writes checkpoint `step`; returns its path."""
+    os.makedirs(self.directory, exist_ok=True)
+    final = checkpoint_path(self.directory, step)
+    in_the_way = checkpoint_files(final)
+    if in_the_way:
+      # Only a damaged checkpoint can be newer than the one the run resumed from.
+      damaged = os.path.join(self.directory, DAMAGED)
+      os.makedirs(damaged, exist_ok=True)
+      for path in in_the_way:
+        os.replace(path, os.path.join(damaged, os.path.basename(path)))
+      log_fn(f"[zoo-train] moved the damaged {final} into {damaged}/")
+    temporary = os.path.join(self.directory, f".ckpt-{step}.tmp-{os.getpid()}")
+    self.restorable.write(temporary)
+    # Data first, index last: a checkpoint is listed only once its index exists.
+    files = checkpoint_files(temporary)
+    for path in sorted(files, key=lambda p: p.endswith(".index")):
+      os.replace(path, final + path[len(temporary):])
+    self.written.add(step)
+    self.latest = final
+    self._delete_old(step)
+    self._write_state()
+    return final
+
+  def _delete_old(self, step):
+    deletable = [(s, path) for s, path in list_checkpoints(self.directory)
+                 if s < step and (s <= self.resumed_step or s in self.written)]
+    for _, path in deletable[:max(0, len(deletable) - (self.max_to_keep - 1))]:
+      for name in checkpoint_files(path):
+        os.remove(name)
+
+  def _write_state(self):
+    """The `checkpoint` state file TensorFlow's tools read (tf.train.latest_checkpoint)."""
+    latest_step = checkpoint_step(self.latest)
+    names = [os.path.basename(path) for step, path in list_checkpoints(self.directory)
+             if step <= latest_step]
+    lines = [f'model_checkpoint_path: "{os.path.basename(self.latest)}"']
+    lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    io_utils.write_text_atomically(os.path.join(self.directory, STATE_FILE),
+                                   "\n".join(lines) + "\n")

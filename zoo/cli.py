@@ -9,24 +9,53 @@ import gin
 
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# What gin raises for a configuration it cannot take.
+GIN_ERRORS = (ValueError, SyntaxError, KeyError, TypeError)
 
 
 class UsageError(Exception):
   """A mistake in the command line or the configuration (reported without a stack trace)."""
 
 
+def first_line(error):
+  """The first line of an error's message with white space collapsed.
+
+  gin appends "In call to configurable ..." lines to errors raised inside configurables; the
+  first line is what was wrong.
+  """
+  lines = str(error).strip().splitlines()
+  return " ".join(lines[0].split()) if lines else type(error).__name__
+
+
 def parse_gin(config_files, bindings):
-  """Parses gin files and bindings; a missing file or bad binding becomes a UsageError."""
+  """Parses gin files, then bindings, in order; a bad one becomes a UsageError naming it."""
   for path in config_files or ():
     if not os.path.isfile(path):
       raise UsageError(f"--gin_config {path}: file not found")
   # `include 'gin_configs/...'` lines resolve from the working directory or the repository root.
   gin.add_config_file_search_path(REPO_ROOT)
-  try:
-    gin.parse_config_files_and_bindings(config_files or [], bindings or [])
-  except (ValueError, SyntaxError, KeyError, TypeError) as e:
-    message = " ".join(str(e).split())
-    raise UsageError(f"bad gin configuration: {message}") from e
+  for path in config_files or ():
+    try:
+      gin.parse_config_file(path)
+    except GIN_ERRORS as e:
+      raise UsageError(f"--gin_config {path}: {first_line(e)}") from e
+  for binding in bindings or ():
+    try:
+      gin.parse_config(binding)
+    except GIN_ERRORS as e:
+      raise UsageError(f"--gin_bindings {binding!r}: {first_line(e)}") from e
+  gin.finalize()
+
+
+def exit_with_error(program, error):
+  """Prints `program: error: <first line>` as the last line on stderr and exits with status 1.
+
+  The process ends at once, so that nothing TensorFlow prints while shutting down lands after
+  the error line.
+  """
+  sys.stdout.flush()
+  print(f"{program}: error: {first_line(error)}", file=sys.stderr, flush=True)
+  os._exit(1)  # pylint: disable=protected-access
 
 
 @contextlib.contextmanager
@@ -40,9 +69,6 @@ def one_line_errors(program):
     logging.set_verbosity(logging.WARNING)
   try:
     yield
-  except (UsageError, ValueError, FileNotFoundError) as e:
-    # gin appends "In call to configurable ..." lines; the first line says what was wrong.
-    lines = str(e).strip().splitlines() or [type(e).__name__]
-    message = " ".join(lines[0].split())
-    print(f"{program}: error: {message}", file=sys.stderr)
-    sys.exit(1)
+  except (UsageError, ValueError, FileNotFoundError, NotADirectoryError,
+          PermissionError) as e:
+    exit_with_error(program, e)

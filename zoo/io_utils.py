@@ -1,5 +1,6 @@
 """File writing that never leaves a half-written file behind, and durations for progress lines."""
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -85,3 +86,28 @@ def check_writable_directory(path, what):
     where = "is not writable" if existing == target else (
         f"cannot be created: {existing} is not writable")
     raise ValueError(f"{what} {path}: {where} ({e.strerror})") from None
+
+
+def try_lock(path):
+  """Takes an exclusive lock on the file `path` (created if missing) without waiting.
+
+  The lock lasts while the returned file is open and dies with the process, so a killed holder
+  leaves no stale lock. The holder's pid is written into the file for others to name.
+
+  Returns:
+    (open file, None) when the lock was taken, or (None, the holder's pid as text) when another
+    process holds it.
+  """
+  lock = open(path, "a+")  # pylint: disable=consider-using-with
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:
+    lock.seek(0)
+    holder = lock.read().strip() or "unknown"
+    lock.close()
+    return None, holder
+  lock.seek(0)
+  lock.truncate()
+  lock.write(f"{os.getpid()}\n")
+  lock.flush()
+  return lock, None

@@ -1,19 +1,22 @@
 """The training loop behind `zoo-train`: checkpoints, resumption, summaries, results.
 
 Outputs in `model_dir`:
-  checkpoints/            tf.train checkpoints of the model and its optimizers (last few kept)
+  checkpoints/            checkpoints of the model and its optimizers (the newest few kept)
   operative_config.gin    the gin configuration the run used
   summaries/              TensorBoard scalars: every loss term and the KL of each latent
   train_results.json      final step, final losses, wall time, images per second
 
-A checkpoint's index is only published (the `checkpoint` state file is replaced atomically) once
-its files are written, so a process killed mid-save leaves the previous checkpoint usable.
+What a crash can cost and what a resume compares is in docs/ARCHITECTURE.md ("Guarantees"):
+one trainer per model_dir (a lock), resumption from the newest intact checkpoint, refusal of a
+changed configuration, and a resumed run that is bitwise the uninterrupted one on a CPU.
 """
+import contextlib
 import json
 import os
 import time
 
 import gin
+from gin import config_parser
 import keras
 import numpy as np
 import tensorflow as tf
@@ -21,12 +24,49 @@ import tensorflow as tf
 from zoo import checkpoints
 from zoo import data as zoo_data
 from zoo import distribute
+from zoo import io_utils
 from zoo import validation
 from zoo.io_utils import format_duration, write_json_atomically
+
+# Bindings a resumed run may change: they decide when the run stops, logs and checkpoints,
+# never what it computes.
+RESUMABLE_CHANGES = ("training.num_steps", "training.log_every", "training.checkpoint_every",
+                     "training.max_checkpoints_to_keep")
+OPERATIVE_CONFIG = "operative_config.gin"
+TRAIN_RESULTS = "train_results.json"
+LOCK_FILE = ".lock"  # in checkpoints/, so that model_dir lists only the outputs
 
 
 class TrainingDiverged(RuntimeError):
   """A loss term became NaN or Inf."""
+
+
+class _ReferencesAsText(config_parser.ParserDelegate):
+  """Reads `@configurable` and `%macro` values as their text, for comparing configurations."""
+
+  def configurable_reference(self, scoped_configurable_name, evaluate):
+    return f"@{scoped_configurable_name}{'()' if evaluate else ''}"
+
+  def macro(self, macro_name):
+    return f"%{macro_name}"
+
+
+def binding_values(config_text):
+  """{`scope/configurable.parameter`: repr(value)} of every binding in a gin configuration."""
+  values = {}
+  for statement in config_parser.ConfigParser(config_text, _ReferencesAsText()):
+    if isinstance(statement, config_parser.BindingStatement):
+      scope = f"{statement.scope}/" if statement.scope else ""
+      values[f"{scope}{statement.selector}.{statement.arg_name}"] = repr(statement.value)
+  return values
+
+
+def differing_bindings(stored_text, current_text, allowed=RESUMABLE_CHANGES):
+  """The bindings (sorted) whose values differ between two configurations, or that only one
+  of them has, leaving out `allowed`."""
+  stored, current = binding_values(stored_text), binding_values(current_text)
+  return sorted(key for key in set(stored) | set(current)
+                if key not in allowed and stored.get(key) != current.get(key))
 
 
 def _worker_dir(model_dir, strategy):
@@ -41,9 +81,32 @@ def _worker_dir(model_dir, strategy):
   return os.path.join(model_dir, f"tmp_worker_{task_id}")
 
 
-@gin.configurable("training", denylist=["model_dir", "strategy", "log_fn"])
+@contextlib.contextmanager
+def _reproducible_graph_optimizations():
+  """Turns grappler's arithmetic optimizer off while training, and back as it was afterwards.
+
+  It regroups sums of three or more gradient contributions (a trunk feeding three heads, as
+  InfoGAN's with categorical codes) differently from one process to the next, so the same run
+  rounded differently each time: one InfoGAN step differed bitwise in 3 of 5 fresh processes,
+  0 of 5 without it. The conv64 beta-VAE step runs as fast without it (2,539 vs 2,541 img/s).
+  """
+  previous = tf.config.optimizer.get_experimental_options().get("arithmetic_optimization", True)
+  tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
+  try:
+    yield
+  finally:
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": previous})
+
+
+def _read(path):
+  with open(path) as f:
+    return f.read()
+
+
+@gin.configurable("training", denylist=["model_dir", "strategy", "log_fn", "allow_config_change"])
 def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate=1e-4,
-          seed=0, checkpoint_every=500, log_every=100, max_checkpoints_to_keep=3, log_fn=print):
+          seed=0, checkpoint_every=500, log_every=100, max_checkpoints_to_keep=3, log_fn=print,
+          allow_config_change=False):
   """Trains the gin-configured model on the gin-configured data set; resumes if possible.
 
   Args:
@@ -52,46 +115,109 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
     num_steps: total optimizer steps the run should reach (a resumed run continues to it).
     batch_size: global batch size (split across replicas).
     learning_rate: Adam learning rate (beta_1 0.9, beta_2 0.999, epsilon 1e-8 as the reference).
-    seed: seeds weights, the data order and the posterior samples.
+    seed: seeds weights, the data order and every random draw of the training steps.
     checkpoint_every, log_every: in steps.
     max_checkpoints_to_keep: older checkpoints are deleted.
     log_fn: where progress lines go.
+    allow_config_change: resume even though the configuration differs from the stored one (in
+      more than RESUMABLE_CHANGES); the new values take effect (learning rates included) and
+      the old configuration is kept as operative_config.until_step_<N>.gin.
 
   Returns:
-    The dict written to train_results.json.
+    The dict written to train_results.json (for a run with nothing to do: the stored one).
   """
   for name, value in (("num_steps", num_steps), ("batch_size", batch_size),
                       ("checkpoint_every", checkpoint_every), ("log_every", log_every),
                       ("max_checkpoints_to_keep", max_checkpoints_to_keep)):
     validation.positive_int(value, f"training.{name}")
+  validation.positive_number(learning_rate, "training.learning_rate")
+  validation.seed(seed, "training.seed")
+  io_utils.check_writable_directory(model_dir, "--model_dir")
   strategy = strategy or tf.distribute.get_strategy()
   if batch_size % strategy.num_replicas_in_sync:
     raise ValueError(f"training.batch_size={batch_size} must be divisible by the "
                      f"{strategy.num_replicas_in_sync} replicas")
-  chief = distribute.is_chief(strategy)
   keras.utils.set_random_seed(seed)
   data = zoo_data.get_dataset()
-
   with strategy.scope():
-    model, checkpoint = checkpoints.build_checkpointed_model(data.observation_shape,
-                                                             learning_rate)
+    model, checkpoint = checkpoints.build_checkpointed_model(data, learning_rate, seed)
 
   write_dir = _worker_dir(model_dir, strategy)
-  manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
-                                       max_to_keep=max_checkpoints_to_keep)
-  latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-  if latest:
-    checkpoint.restore(latest).assert_existing_objects_matched()
+  os.makedirs(checkpoints.checkpoint_dir(write_dir), exist_ok=True)
+  lock, holder = io_utils.try_lock(os.path.join(checkpoints.checkpoint_dir(write_dir),
+                                                LOCK_FILE))
+  if lock is None:
+    raise ValueError(f"--model_dir {model_dir}: another zoo-train (pid {holder}) is training "
+                     "in it; wait for it to finish or stop it")
+  try:
+    with _reproducible_graph_optimizations():
+      return _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_steps,
+                           batch_size, seed, checkpoint_every, log_every,
+                           max_checkpoints_to_keep, log_fn, allow_config_change)
+  finally:
+    lock.close()
+
+
+def _resume(model_dir, model, checkpoint, log_fn, allow_config_change):
+  """Restores the newest intact checkpoint after comparing configurations.
+
+  Returns:
+    (the checkpoint resumed from or None, the bindings that changed).
+  """
+  _, path, _ = checkpoints.newest_intact(checkpoints.checkpoint_dir(model_dir), log_fn,
+                                         "zoo-train")
+  if path is None:
+    return None, []
+  config_path = os.path.join(model_dir, OPERATIVE_CONFIG)
+  current = gin.operative_config_str()
+  if os.path.isfile(config_path):
+    changed = differing_bindings(_read(config_path), current)
+  else:
+    changed = [f"{OPERATIVE_CONFIG} (missing)"]
+  if changed and not allow_config_change:
+    raise ValueError(
+        f"--model_dir {model_dir}: its checkpoints were trained with another configuration "
+        f"(differs in {', '.join(changed)}); pass --allow_config_change to continue with the new "
+        "values, or use another --model_dir")
+  # The checkpoint holds each optimizer's learning rate; a change is meant to take effect.
+  configured = {name: float(optimizer.learning_rate.numpy())
+                for name, optimizer in model.optimizers().items()}
+  checkpoints.restore(checkpoint, path, "this run's gin configuration")
+  if changed:
+    for name, optimizer in model.optimizers().items():
+      optimizer.learning_rate = configured[name]
+  return path, changed
+
+
+def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_steps, batch_size,
+                  seed, checkpoint_every, log_every, max_checkpoints_to_keep, log_fn,
+                  allow_config_change):
+  chief = distribute.is_chief(strategy)
+  resumed_from, changed = _resume(model_dir, model, checkpoint, log_fn, allow_config_change)
   start_step = int(model.optimizer.iterations.numpy())
-  if chief:
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
-      f.write(gin.operative_config_str())
+  results_path = os.path.join(model_dir, TRAIN_RESULTS)
   if start_step >= num_steps:
     log_fn(f"[zoo-train] {model_dir} is already at step {start_step} >= {num_steps}; "
            "nothing to do")
-  elif latest:
-    log_fn(f"[zoo-train] resuming from {latest} at step {start_step}")
+    # A finished run keeps its results (losses and speed) untouched.
+    if os.path.isfile(results_path):
+      with open(results_path) as f:
+        return json.load(f)
+    return {"final_step": start_step, "start_step": start_step}
+  if resumed_from:
+    log_fn(f"[zoo-train] resuming from {resumed_from} at step {start_step}")
+  if chief:
+    config_path = os.path.join(model_dir, OPERATIVE_CONFIG)
+    if changed and os.path.isfile(config_path):
+      kept = os.path.join(model_dir, f"operative_config.until_step_{start_step}.gin")
+      os.replace(config_path, kept)
+      log_fn(f"[zoo-train] continuing with changed {', '.join(changed)}; the configuration "
+             f"until step {start_step} is kept in {kept}")
+    if not resumed_from or changed:
+      io_utils.write_text_atomically(config_path, gin.operative_config_str())
+  saver = checkpoints.CheckpointWriter(checkpoint, checkpoints.checkpoint_dir(write_dir),
+                                       max_checkpoints_to_keep, resumed_step=start_step)
+  last_good = lambda: saver.latest or resumed_from or "none"
 
   def dataset_fn(input_context):
     # Each pipeline hands consecutive batches to its replicas, so one optimizer step consumes
@@ -124,9 +250,10 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
       timed_steps += 1
     for term, value in logs.items():
       if not np.all(np.isfinite(value)):
+        writer.flush()
         raise TrainingDiverged(
             f"loss term '{term}' became {value} at step {step}; the last good checkpoint "
-            f"({manager.latest_checkpoint or 'none'}) is kept")
+            f"({last_good()}) is kept")
       totals[term] = totals.get(term, 0.0) + value
     count += 1
     if step % log_every == 0 or step == num_steps:
@@ -151,10 +278,11 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
       # A finite loss was computed with the previous weights; the update may still have
       # produced NaN weights, which must not replace the last good checkpoint.
       if not all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables):
+        writer.flush()
         raise TrainingDiverged(
             f"weights became non-finite at step {step}; the last good checkpoint "
-            f"({manager.latest_checkpoint or 'none'}) is kept")
-      manager.save(checkpoint_number=step)
+            f"({last_good()}) is kept")
+      saver.save(step, log_fn=log_fn)
   writer.flush()
 
   wall_time = time.time() - run_start
@@ -177,7 +305,7 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
       for i, v in enumerate(value):
         results[f"loss.{term}.{i}"] = float(v)
   if chief:
-    write_json_atomically(os.path.join(model_dir, "train_results.json"), results)
+    write_json_atomically(results_path, results)
   else:
     tf.io.gfile.rmtree(write_dir)
   return results

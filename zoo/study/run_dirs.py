@@ -12,12 +12,11 @@ missing; a run without DONE restarts its stages, which each pick up what the pre
 left.
 """
 import dataclasses
-import fcntl
 import json
 import os
 import time
 
-from zoo.io_utils import write_json_atomically
+from zoo import io_utils
 from zoo.study.spec import IDENTITY_FIELDS
 
 
@@ -50,13 +49,7 @@ def lock_run(paths):
   process dies, so a killed study leaves no stale lock.
   """
   os.makedirs(paths.run_dir, exist_ok=True)
-  lock = open(paths.lock_file, "w")  # pylint: disable=consider-using-with
-  try:
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except OSError:
-    lock.close()
-    return None
-  return lock
+  return io_utils.try_lock(paths.lock_file)[0]
 
 
 def read_done(output_dir, run_name):
@@ -70,7 +63,7 @@ def read_done(output_dir, run_name):
 
 def write_done(run, paths, stage_seconds, started):
   """Marks a run finished: its configuration, the seconds of each stage and in all."""
-  write_json_atomically(paths.done_file, {
+  io_utils.write_json_atomically(paths.done_file, {
       "run": run.name, "config": run.to_json(), "stage_seconds": stage_seconds,
       "elapsed_seconds": time.time() - started,
       "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
