@@ -16,7 +16,8 @@ import numpy as np
 from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from zoo import cli
-from zoo.io_utils import write_json_atomically
+from zoo import io_utils
+from zoo import validation
 
 # Metrics that need the full posterior (mean and covariance), not only codes.
 POSTERIOR_METRICS = ("mi_measures",)
@@ -63,6 +64,16 @@ def _json_number(value):
   return None if math.isnan(value) else value
 
 
+def _with_setting_name(name, fn, error):
+  """The first line of a metric's error, its setting named as gin knows it (`mig.num_bins`)."""
+  line = cli.first_line(error)
+  gin_name = metric_registry.gin_name(name)
+  for setting in metric_settings(name, fn):
+    if line.startswith((f"{setting}=", f"{setting}:")):
+      return f"{gin_name}.{line}"
+  return line if line.startswith(f"{gin_name}.") else f"{name}: {line}"
+
+
 def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print):
   """Computes `metric_names` on `model` and writes output_dir/results.json.
 
@@ -77,6 +88,9 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
   Returns:
     The results dict.
   """
+  validation.seed(seed, "seed")
+  # Checked before any metric runs: an hour of metrics must not end in an unwritable directory.
+  io_utils.check_writable_directory(output_dir, "--output_dir")
   data = model.ground_truth_data
   codes_fn = model.codes_function(codes)
   results = {"evaluated": model.description, "dataset": data.name,
@@ -86,10 +100,13 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     log_fn(f"[zoo-evaluate] {name} ...")
     start = time.time()
     random_state = np.random.RandomState(seed)
-    if name in POSTERIOR_METRICS:
-      scores = fn(data, model.posterior, random_state)
-    else:
-      scores = fn(data, codes_fn, random_state)
+    try:
+      if name in POSTERIOR_METRICS:
+        scores = fn(data, model.posterior, random_state)
+      else:
+        scores = fn(data, codes_fn, random_state)
+    except ValueError as e:
+      raise ValueError(_with_setting_name(name, fn, e)) from e
     elapsed = time.time() - start
     for key, value in scores.items():
       results[f"{name}.{key}"] = _json_number(value)
@@ -99,7 +116,7 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     log_fn(f"[zoo-evaluate] {name} done in {elapsed:.1f} s")
 
   os.makedirs(output_dir, exist_ok=True)
-  write_json_atomically(os.path.join(output_dir, "results.json"), results)
+  io_utils.write_json_atomically(os.path.join(output_dir, "results.json"), results)
   log_fn(format_table(results))
   return results
 
@@ -143,6 +160,8 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, 
     The results dict written to output_dir/results.json.
   """
   names = parse_metric_names(metrics)
+  validation.seed(seed, "--seed")
+  io_utils.check_writable_directory(output_dir, "--output_dir")
   gin.clear_config()
   model = trained_model.load(model_dir=model_dir, saved_model=saved_model, checkpoint=checkpoint)
   register_metric_settings(names)

@@ -21,6 +21,7 @@ import tensorflow as tf
 from evaluation.batching import apply_in_batches
 from export import loader
 from zoo import checkpoints
+from zoo import cli
 from zoo import data as zoo_data
 from zoo.models import priors
 import zoo.all_configurables  # noqa: F401  (a model's gin configuration names them all)
@@ -92,7 +93,7 @@ class TrainedModel:
     return priors.sample_numpy(self.prior_name, (count, self.latent_dim), random_state)
 
 
-def from_model_dir(model_dir, checkpoint=None):
+def from_model_dir(model_dir, checkpoint=None, log_fn=print):
   """Rebuilds the model of a zoo-train run and restores a checkpoint (default the latest).
 
   The restore is `zoo.checkpoints.restore_run`, the object graph training saves, checked to
@@ -100,7 +101,7 @@ def from_model_dir(model_dir, checkpoint=None):
   """
   if not os.path.isdir(model_dir):
     raise FileNotFoundError(f"--model_dir {model_dir}: no such directory")
-  restored = checkpoints.restore_run(model_dir, checkpoint)
+  restored = checkpoints.restore_run(model_dir, checkpoint, log_fn=log_fn)
   model = restored.model
 
   @tf.function(reduce_retracing=True)
@@ -132,7 +133,11 @@ def from_export(export_dir):
     raise FileNotFoundError(f"--saved_model {export_dir}: no such directory")
   exported = loader.load(export_dir)
   metadata = exported.metadata
-  gin.parse_config(metadata["gin_config"])
+  try:
+    gin.parse_config(metadata["gin_config"])
+  except cli.GIN_ERRORS as e:
+    raise ValueError(f"--saved_model {export_dir}: the gin_config in its metadata does not "
+                     f"parse ({cli.first_line(e)})") from e
   data = zoo_data.get_dataset(name=metadata["dataset"])
   if tuple(data.observation_shape) != exported.observation_shape:
     raise ValueError(

@@ -15,6 +15,17 @@ def check_export_target(export_dir, overwrite):
   """
   if not export_dir:
     raise ValueError("--export_dir: expected a directory path, got an empty string")
+  # The export is renamed into place, so its parent (or the nearest existing ancestor, where
+  # the parent would be created) must be a writable directory. access() sees a read-only
+  # mount even for root.
+  ancestor = os.path.dirname(os.path.abspath(export_dir))
+  while not os.path.exists(ancestor):
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    raise ValueError(f"--export_dir {export_dir}: lies under {ancestor}, which is not a "
+                     "directory")
+  if not os.access(ancestor, os.W_OK | os.X_OK):
+    raise ValueError(f"--export_dir {export_dir}: cannot write into {ancestor}")
   if not os.path.lexists(export_dir):
     return
   if not os.path.isdir(export_dir) or os.path.islink(export_dir):

@@ -7,15 +7,19 @@
   recon = model.reconstruct(images)["mean"]
   samples = model.sample_prior(16)["mean"]
 
-Every method checks its input against the signature's spec before calling it, so a wrong shape
-or dtype is a one-line ValueError naming what was expected rather than an error from deep
-inside the graph. Outputs are dicts of numpy arrays:
+`load` checks the metadata against what it describes: its types, the signatures' shapes and
+outputs (latent size, observation shape, posterior scale, decoder output) and the copy of the
+metadata saved inside the SavedModel, so an edited or mismatched metadata.json is refused
+instead of producing results labelled as another model. Every method checks its input against
+the signature's spec before calling it, so a wrong shape or dtype is a one-line ValueError
+naming what was expected rather than an error from deep inside the graph. Outputs are dicts
+of numpy arrays:
 
   encode(images)       mean [B, d], stddev [B, d] (factorized) or scale_tril [B, d, d] (every
                        other family; covariance = scale_tril @ scale_tril^T), sample [B, d]
   decode(z)            mean [B, *observation_shape]; plus logits for Bernoulli decoders
   reconstruct(images)  decode() of the posterior mean
-  sample_prior(count)  z [count, d] drawn from N(0, I) and decode() of it
+  sample_prior(count)  z [count, d] drawn from the model's prior (`code_prior`) and decode() of it
 """
 import json
 import os
@@ -30,6 +34,68 @@ SIGNATURES = ("encode", "decode", "reconstruct", "sample_prior")
 REQUIRED_METADATA = ("format_version", "model", "posterior_family", "posterior_scale",
                      "latent_dim", "dataset", "observation_shape", "decoder_output",
                      "training_step", "gin_config")
+_CHOICES = {"posterior_scale": ("stddev", "scale_tril"), "decoder_output": ("logits", "mean"),
+            "code_prior": ("normal", "uniform")}
+
+
+def _is_int(value, minimum):
+  return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def check_metadata_values(metadata, path):
+  """Raises ValueError naming the key unless every metadata value has its documented type."""
+  def refuse(key, expected):
+    raise ValueError(f"{path}: {key} {metadata[key]!r}, expected {expected}")
+
+  for key in ("model", "posterior_family", "dataset", "gin_config"):
+    if not isinstance(metadata[key], str):
+      refuse(key, "a string")
+  for key, choices in _CHOICES.items():
+    if key in metadata and metadata[key] not in choices:
+      refuse(key, f"one of {', '.join(choices)}")
+  if not _is_int(metadata["latent_dim"], 1):
+    refuse("latent_dim", "a positive integer")
+  shape = metadata["observation_shape"]
+  if not (isinstance(shape, list) and shape and all(_is_int(n, 1) for n in shape)):
+    refuse("observation_shape", "a list of positive integers")
+  if metadata["training_step"] is not None and not _is_int(metadata["training_step"], 0):
+    refuse("training_step", "a non-negative integer")
+  if (metadata["posterior_family"] == "factorized") != (metadata["posterior_scale"] == "stddev"):
+    raise ValueError(f"{path}: posterior_family {metadata['posterior_family']!r} with "
+                     f"posterior_scale {metadata['posterior_scale']!r}, expected stddev for the "
+                     "factorized family and scale_tril for every other")
+
+
+def _spec_shape(spec):
+  return [None if n is None else int(n) for n in spec.shape.as_list()]
+
+
+def check_metadata_against_model(metadata, saved_model, path):
+  """Raises ValueError unless the metadata describes the signatures (and its saved copy)."""
+  encode = saved_model.signatures["encode"]
+  decode = saved_model.signatures["decode"]
+  latent_dim, shape = metadata["latent_dim"], metadata["observation_shape"]
+  found = {
+      "observation_shape": _spec_shape(encode.structured_input_signature[1]["images"])[1:],
+      "latent_dim": _spec_shape(decode.structured_input_signature[1]["z"])[1],
+      "posterior_scale": "stddev" if "stddev" in encode.structured_outputs else "scale_tril",
+      "decoder_output": "logits" if "logits" in decode.structured_outputs else "mean",
+  }
+  expected = {"observation_shape": shape, "latent_dim": latent_dim,
+              "posterior_scale": metadata["posterior_scale"],
+              "decoder_output": metadata["decoder_output"]}
+  differing = [f"{key} {expected[key]!r} (the signatures have {found[key]!r})"
+               for key in found if found[key] != expected[key]]
+  saved = getattr(saved_model, "metadata_json", None)
+  if saved is not None:
+    copy = json.loads(saved.numpy().decode("utf-8"))
+    differing += [f"{key} {metadata.get(key)!r} (the SavedModel's copy says {copy.get(key)!r})"
+                  for key in sorted(set(copy) | set(metadata))
+                  if key != "gin_config" and copy.get(key) != metadata.get(key)]
+    if copy.get("gin_config") != metadata.get("gin_config"):
+      differing.append("gin_config (differs from the SavedModel's copy)")
+  if differing:
+    raise ValueError(f"{path}: does not describe this SavedModel: {'; '.join(differing)}")
 
 
 def metadata_path(export_dir):
@@ -70,6 +136,7 @@ def read_metadata(export_dir):
   missing = [key for key in REQUIRED_METADATA if key not in metadata]
   if missing:
     raise ValueError(f"{path}: missing keys {missing}")
+  check_metadata_values(metadata, path)
   return metadata
 
 
@@ -160,7 +227,7 @@ def load(export_dir):
   Raises:
     FileNotFoundError: export_dir does not exist.
     ValueError: not a zoo export (no saved_model.pb, no metadata asset, another format
-      version, or signatures missing).
+      version, or signatures missing), or metadata that does not describe the SavedModel.
   """
   metadata = read_metadata(export_dir)
   try:
@@ -173,4 +240,5 @@ def load(export_dir):
   if missing:
     raise ValueError(f"export_dir {export_dir}: signatures {missing} missing, expected "
                      f"{list(SIGNATURES)}")
+  check_metadata_against_model(metadata, saved_model, metadata_path(export_dir))
   return ExportedModel(export_dir, metadata, saved_model)

@@ -4,7 +4,9 @@ The export holds four signatures (see `export.loader` for their inputs and outpu
 dynamic batch size, and the asset `assets/metadata.json` describing the model. It is written into
 a hidden staging directory next to the target and renamed into place, so an export interrupted
 at any point leaves no directory at the target; replacing an existing export moves the old one
-aside first and deletes it only after the new one is in place.
+aside first and deletes it only after the new one is in place. Staging directories are named
+after the exporting process, and those of processes that no longer run (an export killed with
+`kill -9`) are removed by the next export to the same parent directory.
 """
 import json
 import os
@@ -111,6 +113,33 @@ def export_metadata(trained, module):
   }
 
 
+def _staging_prefix(export_dir):
+  return f".{os.path.basename(export_dir)}.export-tmp-"
+
+
+def _pid_is_running(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # someone else's process
+    return True
+  return True
+
+
+def remove_stale_staging(export_dir, log_fn=print):
+  """Deletes staging directories next to export_dir left by exports that are not running."""
+  parent, prefix = os.path.dirname(export_dir), _staging_prefix(export_dir)
+  if not os.path.isdir(parent):
+    return
+  for name in os.listdir(parent):
+    pid = name[len(prefix):].split("-")[0] if name.startswith(prefix) else ""
+    if pid.isdigit() and not _pid_is_running(int(pid)):
+      shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+      log_fn(f"[zoo-export] removed {os.path.join(parent, name)}, left by an export (pid {pid}) "
+             "that did not finish")
+
+
 def _publish(staged, export_dir, aside):
   """Renames staged to export_dir, moving an existing export_dir to `aside` first."""
   if os.path.lexists(export_dir):
@@ -118,7 +147,7 @@ def _publish(staged, export_dir, aside):
   os.rename(staged, export_dir)
 
 
-def write_export(module, metadata, export_dir, overwrite=False):
+def write_export(module, metadata, export_dir, overwrite=False, log_fn=print):
   """Saves module with its signatures and metadata to export_dir, all or nothing.
 
   Args:
@@ -131,8 +160,9 @@ def write_export(module, metadata, export_dir, overwrite=False):
   export_dir = os.path.abspath(export_dir)
   parent = os.path.dirname(export_dir)
   os.makedirs(parent, exist_ok=True)
+  remove_stale_staging(export_dir, log_fn)
   # Same parent directory, so the final rename stays on one file system and is atomic.
-  staging_root = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.export-tmp-",
+  staging_root = tempfile.mkdtemp(prefix=f"{_staging_prefix(export_dir)}{os.getpid()}-",
                                   dir=parent)
   try:
     asset_source = os.path.join(staging_root, "asset_source", loader.METADATA_FILE)
@@ -142,9 +172,12 @@ def write_export(module, metadata, export_dir, overwrite=False):
       f.write("\n")
     # Tracked as an Asset, the file is copied into assets/ by the save and survives re-saving.
     module.metadata_file = tf.saved_model.Asset(asset_source)
+    # A second copy inside the SavedModel, so a loader notices an edited asset.
+    module.metadata_json = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False,
+                                       name="metadata_json")
     staged = os.path.join(staging_root, "saved_model")
     tf.saved_model.save(module, staged, signatures=module.signatures())
-    loader.read_metadata(staged)  # what a reader will check, checked before publishing
+    loader.load(staged)  # what a reader will check, checked before publishing
     _publish(staged, export_dir, aside=os.path.join(staging_root, "previous"))
   finally:
     previous = os.path.join(staging_root, "previous")
@@ -161,10 +194,10 @@ def export_model_dir(model_dir, export_dir, checkpoint=None, overwrite=False, lo
   """
   # Refuse before the (slow) restore and save; write_export checks again just before writing.
   check_export_target(export_dir, overwrite)
-  trained = checkpoints.restore_run(model_dir, checkpoint)
+  trained = checkpoints.restore_run(model_dir, checkpoint, log_fn=log_fn, program="zoo-export")
   module = ExportModule(trained.model)
   metadata = export_metadata(trained, module)
   log_fn(f"[zoo-export] exporting {metadata['model']}/{metadata['posterior_family']} "
          f"from {trained.checkpoint} (step {metadata['training_step']})")
-  write_export(module, metadata, export_dir, overwrite=overwrite)
+  write_export(module, metadata, export_dir, overwrite=overwrite, log_fn=log_fn)
   return metadata

@@ -18,6 +18,7 @@ from evaluation.pictures.mi_plots import normalized_mi_matrix, plot_mi_invarianc
 from evaluation.pictures.mi_plots import plot_mi_matrix
 from evaluation.pictures.traversals import latent_order, marginal_kl, traversal_cells
 from evaluation.pictures.traversals import traversal_frames, traversal_values
+from zoo import io_utils
 from zoo import validation
 
 # Observations and codes go through the networks this many at a time to bound memory.
@@ -90,6 +91,7 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
   zoom, separator = options["zoom"], options["separator"]
   mi_num_bins = options["mi_num_bins"]
   validation.seed(seed, "seed")
+  io_utils.check_writable_directory(output_dir, "--output_dir")
   validation.positive_int(num_points, "num_points")
   for name in ("num_base_images", "num_reconstructions", "pairs_per_row", "sample_rows",
                "sample_cols", "mi_num_bins", "zoom", "gif_frame_ms", "mi_num_conditioning",
