@@ -109,6 +109,52 @@ class TrainInProcessTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(os.path.join(model_dir, "train_results.json")))
 
 
+class StepsPerLoopTest(tf.test.TestCase):
+  """Several training steps per call of the compiled loop change nothing but the call count."""
+
+  def train(self, model_dir, *extra):
+    gin.clear_config()
+    cli.parse_gin([], FAST_BINDINGS + list(extra))
+    lines = []
+    try:
+      return training.train(model_dir, log_fn=lines.append), lines
+    finally:
+      gin.clear_config()
+
+  def test_several_steps_per_loop_give_the_same_run(self):
+    cadence = ["training.num_steps = 31", "training.log_every = 10",
+               "training.checkpoint_every = 15"]
+    runs = {}
+    for k in (1, 7):
+      model_dir = os.path.join(self.get_temp_dir(), f"k{k}")
+      results, lines = self.train(model_dir, *cadence, f"training.steps_per_loop = {k}")
+      runs[k] = (model_dir, results, [line.split("  ")[:-2] for line in lines])
+    (dir_1, results_1, lines_1), (dir_7, results_7, lines_7) = runs[1], runs[7]
+    losses = lambda results: {k: v for k, v in results.items() if k.startswith("loss.")}
+    self.assertEqual(losses(results_7), losses(results_1))  # the logged averages too
+    self.assertEqual(lines_7, lines_1)  # logged at the same steps, with the same numbers
+    steps = lambda d: sorted(int(tf.train.load_checkpoint(p[:-len(".index")]).get_tensor(
+        "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+        for p in tf.io.gfile.glob(os.path.join(d, "checkpoints", "ckpt-*.index")))
+    self.assertEqual(steps(dir_7), [15, 30, 31])  # checkpoints at their steps
+    for name in ("ckpt-15", "ckpt-31"):
+      reader_1 = tf.train.load_checkpoint(os.path.join(dir_1, "checkpoints", name))
+      reader_7 = tf.train.load_checkpoint(os.path.join(dir_7, "checkpoints", name))
+      for key in reader_1.get_variable_to_shape_map():
+        if key != "_CHECKPOINTABLE_OBJECT_GRAPH":
+          self.assertAllEqual(reader_7.get_tensor(key), reader_1.get_tensor(key), msg=key)
+
+  def test_a_divergence_is_found_at_its_step_inside_a_loop(self):
+    messages = []
+    for k in (1, 8):
+      with self.assertRaises(training.TrainingDiverged) as raised:
+        self.train(os.path.join(self.get_temp_dir(), f"nan{k}"), "training.num_steps = 200",
+                   "training.learning_rate = 1e12", f"training.steps_per_loop = {k}")
+      messages.append(cli.first_line(raised.exception))
+    self.assertRegex(messages[0], r"^loss term '\w+' became (nan|inf|-inf) at step \d+; ")
+    self.assertEqual(messages[1], messages[0])
+
+
 class TrainBinaryTest(tf.test.TestCase):
 
   def test_bad_inputs_give_one_line_errors_and_no_output(self):

@@ -41,23 +41,26 @@ class NoUsableCheckpoint(ValueError):
   """Checkpoints exist, but none of them reads back intact."""
 
 
-def build_checkpointed_model(data, learning_rate=1e-3, seed=0):
+def build_checkpointed_model(data, learning_rate=1e-3, seed=0, precision="float32"):
   """The gin-configured model for `data`, compiled and with every weight and slot created.
 
   Args:
     data: the ground-truth data set (its observation shape and kind fix the model's).
     learning_rate: of the compiled Adam.
     seed: the model's noise seed (see `zoo.models.ZooModel.random_seeds`).
+    precision: the dtype policy the networks compute in (`zoo.models.PRECISIONS`); variables
+      are float32 under every policy, so any checkpoint restores into any precision.
 
   Returns:
     (model, tf.train.Checkpoint of the model and its optimizers).
   """
-  model = models.build_model(data.observation_shape, observation_kind=data.observation_kind,
-                             seed=seed)
-  # Adam with the reference study's settings.
-  model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9,
-                                                beta_2=0.999, epsilon=1e-8))
-  model.build_all()
+  with models.dtype_policy(precision):
+    model = models.build_model(data.observation_shape, observation_kind=data.observation_kind,
+                               seed=seed)
+    # Adam with the reference study's settings.
+    model.compile(optimizer=models.for_precision(keras.optimizers.Adam(
+        learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)))
+    model.build_all()
   return model, tf.train.Checkpoint(model=model, **model.optimizers())
 
 

@@ -25,13 +25,14 @@ from zoo import checkpoints
 from zoo import data as zoo_data
 from zoo import distribute
 from zoo import io_utils
+from zoo import models
 from zoo import validation
 from zoo.io_utils import format_duration, write_json_atomically
 
 # Bindings a resumed run may change: they decide when the run stops, logs and checkpoints,
 # never what it computes.
 RESUMABLE_CHANGES = ("training.num_steps", "training.log_every", "training.checkpoint_every",
-                     "training.max_checkpoints_to_keep")
+                     "training.max_checkpoints_to_keep", "training.steps_per_loop")
 OPERATIVE_CONFIG = "operative_config.gin"
 TRAIN_RESULTS = "train_results.json"
 LOCK_FILE = ".lock"  # in checkpoints/, so that model_dir lists only the outputs
@@ -82,7 +83,7 @@ def _worker_dir(model_dir, strategy):
 
 
 @contextlib.contextmanager
-def _reproducible_graph_optimizations():
+def reproducible_graph_optimizations():
   """Turns grappler's arithmetic optimizer off while training, and back as it was afterwards.
 
   It regroups sums of three or more gradient contributions (a trunk feeding three heads, as
@@ -98,6 +99,14 @@ def _reproducible_graph_optimizations():
     tf.config.optimizer.set_experimental_options({"arithmetic_optimization": previous})
 
 
+def _first_non_finite(value):
+  """The first non-finite entry of `value` as a float32 scalar (0 if there is none)."""
+  flat = tf.reshape(tf.cast(value, tf.float32), [-1])
+  bad = tf.logical_not(tf.math.is_finite(flat))
+  first = tf.gather(flat, tf.argmax(tf.cast(bad, tf.int32)))
+  return tf.where(tf.reduce_any(bad), first, 0.0)
+
+
 def _read(path):
   with open(path) as f:
     return f.read()
@@ -105,8 +114,9 @@ def _read(path):
 
 @gin.configurable("training", denylist=["model_dir", "strategy", "log_fn", "allow_config_change"])
 def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate=1e-4,
-          seed=0, checkpoint_every=500, log_every=100, max_checkpoints_to_keep=3, log_fn=print,
-          allow_config_change=False):
+          seed=0, checkpoint_every=500, log_every=100, max_checkpoints_to_keep=3,
+          steps_per_loop=100, precision="float32", jit_compile=False, deterministic=False,
+          log_fn=print, allow_config_change=False):
   """Trains the gin-configured model on the gin-configured data set; resumes if possible.
 
   Args:
@@ -118,6 +128,15 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
     seed: seeds weights, the data order and every random draw of the training steps.
     checkpoint_every, log_every: in steps.
     max_checkpoints_to_keep: older checkpoints are deleted.
+    steps_per_loop: training steps per call of the compiled loop; the loss terms stay on the
+      device in between (fewer host round trips on an accelerator). Results do not depend on
+      it (bitwise on a CPU); logging, checkpoints and NaN checks still happen at their steps.
+    precision: "float32", "mixed_bfloat16" or "mixed_float16" (with loss scaling): the dtype
+      the networks compute in; posteriors, divergences and likelihoods stay float32, and so do
+      exports.
+    jit_compile: compile each training step with XLA.
+    deterministic: TensorFlow's op determinism (on for the rest of the process), so that
+      accelerator runs and their resumes repeat bit for bit; CPU runs do anyway.
     log_fn: where progress lines go.
     allow_config_change: resume even though the configuration differs from the stored one (in
       more than RESUMABLE_CHANGES); the new values take effect (learning rates included) and
@@ -130,17 +149,25 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
                       ("checkpoint_every", checkpoint_every), ("log_every", log_every),
                       ("max_checkpoints_to_keep", max_checkpoints_to_keep)):
     validation.positive_int(value, f"training.{name}")
+  validation.positive_int(steps_per_loop, "training.steps_per_loop")
   validation.positive_number(learning_rate, "training.learning_rate")
   validation.seed(seed, "training.seed")
+  validation.one_of(precision, models.PRECISIONS, "training.precision")
+  for name, value in (("jit_compile", jit_compile), ("deterministic", deterministic)):
+    if not isinstance(value, bool):
+      raise ValueError(f"training.{name}={value!r}: expected True or False")
   io_utils.check_writable_directory(model_dir, "--model_dir")
   strategy = strategy or tf.distribute.get_strategy()
   if batch_size % strategy.num_replicas_in_sync:
     raise ValueError(f"training.batch_size={batch_size} must be divisible by the "
                      f"{strategy.num_replicas_in_sync} replicas")
+  if deterministic:
+    tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(seed)
   data = zoo_data.get_dataset()
   with strategy.scope():
-    model, checkpoint = checkpoints.build_checkpointed_model(data, learning_rate, seed)
+    model, checkpoint = checkpoints.build_checkpointed_model(data, learning_rate, seed,
+                                                             precision)
 
   write_dir = _worker_dir(model_dir, strategy)
   os.makedirs(checkpoints.checkpoint_dir(write_dir), exist_ok=True)
@@ -150,10 +177,11 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
     raise ValueError(f"--model_dir {model_dir}: another zoo-train (pid {holder}) is training "
                      "in it; wait for it to finish or stop it")
   try:
-    with _reproducible_graph_optimizations():
+    with reproducible_graph_optimizations():
       return _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_steps,
                            batch_size, seed, checkpoint_every, log_every,
-                           max_checkpoints_to_keep, log_fn, allow_config_change)
+                           max_checkpoints_to_keep, steps_per_loop, jit_compile, log_fn,
+                           allow_config_change)
   finally:
     lock.close()
 
@@ -190,8 +218,8 @@ def _resume(model_dir, model, checkpoint, log_fn, allow_config_change):
 
 
 def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_steps, batch_size,
-                  seed, checkpoint_every, log_every, max_checkpoints_to_keep, log_fn,
-                  allow_config_change):
+                  seed, checkpoint_every, log_every, max_checkpoints_to_keep, steps_per_loop,
+                  jit_compile, log_fn, allow_config_change):
   chief = distribute.is_chief(strategy)
   resumed_from, changed = _resume(model_dir, model, checkpoint, log_fn, allow_config_change)
   start_step = int(model.optimizer.iterations.numpy())
@@ -227,38 +255,71 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
                                  input_context=input_context)
 
   iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+  step_fn = tf.function(model.train_step, jit_compile=True) if jit_compile else model.train_step
 
-  @tf.function
-  def distributed_step(iterator):
-    per_replica = strategy.run(model.train_step, args=(next(iterator),))
+  def one_step(iterator):
+    per_replica = strategy.run(step_fn, args=(next(iterator),))
     return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
             for k, v in per_replica.items()}
 
+  def record(i, logs, totals, found):
+    """Adds a step's terms to the totals and notes the first step with a non-finite term."""
+    names = sorted(logs)
+    totals = ({k: logs[k] for k in names} if totals is None
+              else {k: totals[k] + logs[k] for k in names})
+    finite = tf.stack([tf.reduce_all(tf.math.is_finite(logs[k])) for k in names])
+    term = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int32)
+    value = tf.gather(tf.stack([_first_non_finite(logs[k]) for k in names]), term)
+    bad_step, bad_term, bad_value = found
+    newly_bad = tf.logical_and(bad_step < 0, tf.logical_not(tf.reduce_all(finite)))
+    return totals, (tf.where(newly_bad, i, bad_step), tf.where(newly_bad, term, bad_term),
+                    tf.where(newly_bad, value, bad_value))
+
+  @tf.function
+  def run_steps(iterator, count, totals):
+    """`count` training steps in one call, the logged terms summed on the device.
+
+    `totals` continues the sums of earlier calls (None starts them), adding in the order a
+    step-by-step loop would. Returns (totals, (the index of the first step with a non-finite
+    term or -1, that term's position among the sorted names, its first non-finite value)).
+    """
+    found = (tf.constant(-1), tf.constant(-1), tf.constant(0.0))
+    first = 0
+    if totals is None:  # the first step fixes the structure the loop carries
+      totals, found = record(0, one_step(iterator), None, found)
+      first = 1
+    for i in tf.range(first, count):
+      totals, found = record(i, one_step(iterator), totals, found)
+    return totals, found
+
   writer = tf.summary.create_file_writer(
       os.path.join(model_dir, "summaries") if chief else os.path.join(write_dir, "summaries"))
-  totals, count = {}, 0
+  totals, count = None, 0
   last_logs = {}
   run_start = time.time()
   timed_start, timed_steps = None, 0
   step = start_step
   while step < num_steps:
-    logs = {k: v.numpy() for k, v in distributed_step(iterator).items()}
-    step += 1
-    if timed_start is None:  # the first step traces the graph; time from the second on.
+    # Up to the next log, checkpoint or the end, and no more than steps_per_loop.
+    boundary = min(num_steps, (step // log_every + 1) * log_every,
+                   (step // checkpoint_every + 1) * checkpoint_every)
+    chunk = min(steps_per_loop, boundary - step)
+    totals, (bad_step, bad_term, bad_value) = run_steps(iterator, tf.constant(chunk), totals)
+    if int(bad_step) >= 0:
+      writer.flush()
+      term = sorted(totals)[int(bad_term)]
+      raise TrainingDiverged(
+          f"loss term '{term}' became {float(bad_value)} at step {step + int(bad_step) + 1}; "
+          f"the last good checkpoint ({last_good()}) is kept")
+    step += chunk
+    count += chunk
+    if timed_start is None:  # the first call traces the graph; time from the second on.
       timed_start = time.time()
     else:
-      timed_steps += 1
-    for term, value in logs.items():
-      if not np.all(np.isfinite(value)):
-        writer.flush()
-        raise TrainingDiverged(
-            f"loss term '{term}' became {value} at step {step}; the last good checkpoint "
-            f"({last_good()}) is kept")
-      totals[term] = totals.get(term, 0.0) + value
-    count += 1
+      timed_steps += chunk
     if step % log_every == 0 or step == num_steps:
-      last_logs = {k: v / count for k, v in totals.items()}
-      totals, count = {}, 0
+      last_logs = {k: v.numpy() / count for k, v in totals.items()}
+      totals, count = None, 0
       elapsed = time.time() - timed_start if timed_steps else 0.0
       rate = timed_steps * batch_size / elapsed if elapsed > 0 else float("nan")
       eta = (num_steps - step) * batch_size / rate if rate == rate and rate > 0 else 0

@@ -11,7 +11,7 @@ from zoo.models.factor_vae import FactorVAE
 from zoo.models.infogan import InfoGAN
 from zoo.models.likelihoods import Likelihood
 from zoo.models.vae import VAE, BetaVAE
-from zoo.models.zoo_model import ZooModel
+from zoo.models.zoo_model import PRECISIONS, ZooModel, dtype_policy, for_precision
 
 MODELS = {
     "vae": VAE,

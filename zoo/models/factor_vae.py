@@ -8,6 +8,7 @@ import gin
 import keras
 import tensorflow as tf
 
+from zoo.models import zoo_model
 from zoo.models.vae import NETWORK_ARGUMENTS, VAE
 
 
@@ -31,7 +32,7 @@ def build_discriminator(hidden_layers=6, hidden_units=1000):
   stack = []
   for layer in layers:
     stack += [layer, keras.layers.LeakyReLU(negative_slope=0.2)]
-  stack.append(keras.layers.Dense(2, name="logits"))
+  stack.append(keras.layers.Dense(2, name="logits", dtype="float32"))
   return keras.Sequential(stack, name="discriminator")
 
 
@@ -46,9 +47,9 @@ class FactorVAE(VAE):
     super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
     self.gamma = float(gamma)
     self.discriminator = build_discriminator()
-    self.discriminator_optimizer = keras.optimizers.Adam(
+    self.discriminator_optimizer = zoo_model.for_precision(keras.optimizers.Adam(
         learning_rate=discriminator_learning_rate, beta_1=0.5, beta_2=0.9,
-        name="discriminator_adam")
+        name="discriminator_adam"))
 
   def regularizer(self, dist, z, kl):
     logits = self.discriminator(z)
@@ -64,19 +65,19 @@ class FactorVAE(VAE):
 
   def train_step(self, data):
     x = data[0] if isinstance(data, (tuple, list)) else data
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape(persistent=True) as tape:
       noise_seed, shuffle_seed = self.random_seeds(2)
       dist = self.posterior(x, training=True)
       z = dist.sample(seed=noise_seed)
       losses = self.loss_terms(x, dist, z)
       disc_loss = self.discriminator_loss(z, shuffle_seed)
-      vae_loss = losses["loss"] / replicas
-      disc_scaled = disc_loss / replicas
+      vae_loss = self.scaled_loss(self.optimizer, losses["loss"])
+      disc_scaled = self.scaled_loss(self.discriminator_optimizer, disc_loss)
     vae_vars = self.main_variables
     disc_vars = self.discriminator.trainable_variables
-    self.optimizer.apply(tape.gradient(vae_loss, vae_vars), vae_vars)
-    self.discriminator_optimizer.apply(tape.gradient(disc_scaled, disc_vars), disc_vars)
+    self.apply_update(self.optimizer, tape.gradient(vae_loss, vae_vars), vae_vars)
+    self.apply_update(self.discriminator_optimizer, tape.gradient(disc_scaled, disc_vars),
+                      disc_vars)
     del tape
     losses["discriminator_loss"] = disc_loss
     return losses

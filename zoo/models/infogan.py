@@ -86,9 +86,9 @@ class InfoGAN(zoo_model.ZooModel):
     self.generator = infogan_networks.build_generator(self.observation_shape)
     self.discriminator = infogan_networks.build_discriminator(family, self.num_categorical,
                                                               self.categorical_dim)
-    self.discriminator_optimizer = keras.optimizers.Adam(
+    self.discriminator_optimizer = zoo_model.for_precision(keras.optimizers.Adam(
         learning_rate=discriminator_learning_rate, beta_1=discriminator_beta_1, beta_2=0.999,
-        name="discriminator_adam")
+        name="discriminator_adam"))
     # H(c) + H(k): the MI lower bound is this plus L_I.
     self.code_entropy = (self.latent_dim * priors.ENTROPY_PER_CODE[code_prior]
                          + self.num_categorical * math.log(self.categorical_dim))
@@ -99,8 +99,9 @@ class InfoGAN(zoo_model.ZooModel):
 
   def compile(self, optimizer="rmsprop", **kwargs):
     super().compile(optimizer=optimizer, **kwargs)
-    if isinstance(self.optimizer, keras.optimizers.Adam):
-      self.optimizer.beta_1 = self.generator_beta_1
+    adam = getattr(self.optimizer, "inner_optimizer", self.optimizer)  # under loss scaling
+    if isinstance(adam, keras.optimizers.Adam):
+      adam.beta_1 = self.generator_beta_1
 
   # --- generator side ---
 
@@ -191,18 +192,19 @@ class InfoGAN(zoo_model.ZooModel):
     Returns this batch's loss terms (replica-local under tf.distribute).
     """
     x = data[0] if isinstance(data, (tuple, list)) else data
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape(persistent=True) as tape:
       losses = self.compute_losses(x, training=True)
-      # Each optimizer sums gradients over replicas, so each replica contributes its share.
-      generator_objective = losses["loss"] / replicas
-      discriminator_objective = (losses["discriminator_loss"]
-                                 + self.info_lambda * losses["info_loss"]) / replicas
+      generator_objective = self.scaled_loss(self.optimizer, losses["loss"])
+      discriminator_objective = self.scaled_loss(
+          self.discriminator_optimizer,
+          losses["discriminator_loss"] + self.info_lambda * losses["info_loss"])
     generator_vars = self.main_variables
     discriminator_vars = self.discriminator.trainable_variables
-    self.optimizer.apply(tape.gradient(generator_objective, generator_vars), generator_vars)
-    self.discriminator_optimizer.apply(
-        tape.gradient(discriminator_objective, discriminator_vars), discriminator_vars)
+    self.apply_update(self.optimizer, tape.gradient(generator_objective, generator_vars),
+                      generator_vars)
+    self.apply_update(self.discriminator_optimizer,
+                      tape.gradient(discriminator_objective, discriminator_vars),
+                      discriminator_vars)
     del tape
     return losses
 

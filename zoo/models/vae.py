@@ -84,11 +84,9 @@ class VAE(zoo_model.ZooModel):
     x = data[0] if isinstance(data, (tuple, list)) else data
     with tf.GradientTape() as tape:
       losses = self.compute_losses(x, training=True)
-      # The optimizer sums gradients over replicas, so each replica contributes its share.
-      scaled = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+      scaled = self.scaled_loss(self.optimizer, losses["loss"])
     variables = self.main_variables
-    grads = tape.gradient(scaled, variables)
-    self.optimizer.apply(grads, variables)
+    self.apply_update(self.optimizer, tape.gradient(scaled, variables), variables)
     return losses
 
   @property

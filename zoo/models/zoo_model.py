@@ -10,6 +10,7 @@ Every model of the zoo, VAE-type or InfoGAN, is a `ZooModel`:
   decode(z), decode_mean(z)   raw decoder output, and the mean of p(x | z)
   prior_name, sample_prior(n) the prior over the codes (`zoo.models.priors`) and draws from it
   random_seeds(n)             the stateless seeds of one training step's random draws
+  scaled_loss, apply_update   an optimizer step that works under every precision
   main_variables              what the compiled optimizer updates
   optimizers()                every optimizer whose state is checkpointed, by name
   export_variables()          the variables posterior and decode read (what an export saves)
@@ -17,13 +18,39 @@ Every model of the zoo, VAE-type or InfoGAN, is a `ZooModel`:
   compute_losses(x)           every loss term of a batch; train_step is one optimizer step
 
 Nothing outside a model reads any other attribute of it.
+
+Precision: models are built under a Keras dtype policy (`dtype_policy(precision)`): with
+"mixed_bfloat16" or "mixed_float16" the networks compute in the low precision while their
+output layers, the posterior, every divergence and the likelihood stay float32, and with
+"mixed_float16" every optimizer is a LossScaleOptimizer (`for_precision`).
 """
 import abc
+import contextlib
 
 import keras
 import tensorflow as tf
 
 from zoo.models import priors
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@contextlib.contextmanager
+def dtype_policy(precision):
+  """Builds what is built inside under the Keras dtype policy `precision`, then restores it."""
+  previous = keras.config.dtype_policy()
+  keras.config.set_dtype_policy(precision)
+  try:
+    yield
+  finally:
+    keras.config.set_dtype_policy(previous)
+
+
+def for_precision(optimizer):
+  """`optimizer`, wrapped for loss scaling when the dtype policy is mixed_float16."""
+  if keras.config.dtype_policy().name == "mixed_float16":
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+  return optimizer
 
 
 class ZooModel(keras.Model, metaclass=abc.ABCMeta):
@@ -87,6 +114,28 @@ class ZooModel(keras.Model, metaclass=abc.ABCMeta):
     seeds = tf.random.experimental.stateless_split(seed, count)
     # TFP's samplers take int32 seeds; the split has mixed all 64 bits into each half.
     return tf.unstack(tf.cast(tf.bitwise.bitwise_and(seeds, 0x7FFFFFFF), tf.int32))
+
+  def scaled_loss(self, optimizer, loss):
+    """This replica's share of `loss`, scaled for `optimizer` (call it inside the tape).
+
+    Each optimizer sums gradients over replicas, so each replica contributes its share; a
+    LossScaleOptimizer (mixed_float16) scales the loss up against float16 underflow.
+    """
+    return optimizer.scale_loss(loss / tf.distribute.get_strategy().num_replicas_in_sync)
+
+  def apply_update(self, optimizer, gradients, variables):
+    """Applies `gradients`; a step skipped by a LossScaleOptimizer still counts as a step.
+
+    The step count drives the data order and every random draw, so it must advance with every
+    train_step for a resumed run to match the uninterrupted one.
+    """
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+      optimizer.apply(gradients, variables)
+      return
+    before = tf.identity(optimizer.iterations)
+    optimizer.apply(gradients, variables)
+    skipped = tf.equal(optimizer.iterations, before)
+    optimizer.iterations.assign_add(tf.cast(skipped, optimizer.iterations.dtype))
 
   def call(self, x, training=False):
     """Raw reconstruction of x through the posterior mean."""

@@ -1,7 +1,8 @@
 """Decoders: latent codes [B, d] -> raw outputs shaped like the observations.
 
 The raw output is read by the likelihood: Bernoulli logits or Gaussian means (see
-`zoo.models.likelihoods`).
+`zoo.models.likelihoods`). The output layer computes in float32 whatever the global dtype
+policy, so the likelihood always sees float32.
 """
 import math
 
@@ -27,15 +28,16 @@ def conv64_decoder_layers(observation_shape):
                                    name="deconv2"),
       keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu",
                                    name="deconv3"),
-      keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name="deconv4"),
+      keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name="deconv4",
+                                   dtype="float32"),
   ]
 
 
 def mlp_decoder_layers(observation_shape, hidden_units):
   layers = [keras.layers.Dense(units, activation="relu", name=f"hidden{i + 1}")
             for i, units in enumerate(hidden_units)]
-  layers.append(keras.layers.Dense(math.prod(observation_shape), name="output"))
-  layers.append(keras.layers.Reshape(tuple(observation_shape)))
+  layers.append(keras.layers.Dense(math.prod(observation_shape), name="output", dtype="float32"))
+  layers.append(keras.layers.Reshape(tuple(observation_shape), dtype="float32"))
   return layers
 
 

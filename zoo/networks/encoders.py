@@ -6,6 +6,9 @@ latent's parameters depend on every weight. In the *split* encoder (the later ve
 arXiv 1911.10922) the deep layer and the head are per-latent branches with no shared weights,
 so the only parameters latents share are the trunk's. Families with joint parameters (the
 off-diagonal scale of `full_covariance`) get one more branch of their own.
+
+The output heads compute in float32 whatever the global dtype policy: under mixed precision
+the trunk runs in bfloat16 or float16, but the posterior's parameters stay float32.
 """
 import gin
 import keras
@@ -57,13 +60,14 @@ class Encoder(keras.Model):
     self.trunk = keras.Sequential(trunk_layers, name="trunk")
     if split:
       self.deep = GroupedDense(latent_dim, branch_units, activation="relu", name="split_deep")
-      self.head = GroupedDense(latent_dim, per_latent_params, name="split_head")
+      self.head = GroupedDense(latent_dim, per_latent_params, name="split_head", dtype="float32")
       if joint_params:
         self.joint_deep = keras.layers.Dense(branch_units, activation="relu", name="joint_deep")
-        self.joint_head = keras.layers.Dense(joint_params, name="joint_head")
+        self.joint_head = keras.layers.Dense(joint_params, name="joint_head", dtype="float32")
     else:
       self.deep = keras.layers.Dense(deep_units, activation="relu", name="deep")
-      self.head = keras.layers.Dense(latent_dim * per_latent_params + joint_params, name="head")
+      self.head = keras.layers.Dense(latent_dim * per_latent_params + joint_params, name="head",
+                                     dtype="float32")
 
   def call(self, x):
     h = self.trunk(x)

@@ -2,7 +2,8 @@
 
 Settings are the gin configurables `infogan_generator.*` and `infogan_discriminator.*`; the
 model that trains them is `zoo.models.infogan.InfoGAN`. Why the defaults are what they are is
-in docs/INFOGAN.md.
+in docs/INFOGAN.md. Output layers (G's logits, D's logit, Q's heads) compute in float32 under
+any dtype policy.
 """
 import gin
 import keras
@@ -57,7 +58,8 @@ def build_generator(observation_shape, dense_units=1024, channels=(128, 64, 32),
     layers.append(keras.layers.Conv2DTranspose(units, 4, strides=2, padding="same", name=name))
     layers += activation(name)
   layers.append(keras.layers.Conv2DTranspose(image_channels, 4, strides=2, padding="same",
-                                             name=f"deconv{len(channels)}_logits"))
+                                             name=f"deconv{len(channels)}_logits",
+                                             dtype="float32"))
   return keras.Sequential(layers, name="generator")
 
 
@@ -84,7 +86,7 @@ class InfoGANDiscriminator(keras.Model):
     self.categorical_dim = categorical_dim
     if num_categorical:
       self.categorical_head = keras.layers.Dense(num_categorical * categorical_dim,
-                                                 name="categorical_logits")
+                                                 name="categorical_logits", dtype="float32")
 
   def call(self, x, training=False):
     h = self.features(x, training=training)
@@ -127,7 +129,8 @@ def build_discriminator(family, num_categorical=0, categorical_dim=10, channels=
 
   def weights(layer):
     if normalization == "spectral":
-      return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn")
+      return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn",
+                                                dtype=layer.dtype_policy)
     return layer
 
   def activation(name, normalize):
@@ -147,6 +150,6 @@ def build_discriminator(family, num_categorical=0, categorical_dim=10, channels=
   q_head = Encoder(q_hidden, family.latent_dim, family.per_latent_params, family.joint_params,
                    deep_units=int(q_units), split=bool(q_split), branch_units=int(q_branch_units),
                    name="q_split_head" if q_split else "q_head")
-  real_fake = weights(keras.layers.Dense(1, name="real_fake_logit"))
+  real_fake = weights(keras.layers.Dense(1, name="real_fake_logit", dtype="float32"))
   return InfoGANDiscriminator(features, real_fake, q_head, num_categorical, categorical_dim,
                               name="discriminator")
