@@ -447,6 +447,14 @@ class ExpansionTest(tf.test.TestCase):
     self.assertIn("training.num_steps = 300000", full[0].train_gin_bindings)
     self.assertIn("dsprites.image_size = 64", full[0].train_gin_bindings)
     self.assertEqual(full[0].evaluation_gin_bindings, ())  # reference metric settings
+    weak = spec.expand_runs(spec.load_study(
+        os.path.join(REPO, "gin_configs/studies/weak_vs_unsupervised_cpu.gin")))
+    self.assertEqual([run.name for run in weak[:4]],
+                     ["beta_vae-factorized-conv64-seed0",
+                      "beta_vae-correlated_noise_0.5-conv64-seed0",
+                      "ada_gvae-factorized-conv64-seed0",
+                      "ada_gvae-correlated_noise_0.5-conv64-seed0"])
+    self.assertLen(weak, 12)
 
   def test_bad_studies_name_the_field(self):
     cases = {

@@ -27,6 +27,7 @@ from zoo import distribute
 from zoo import io_utils
 from zoo import models
 from zoo import validation
+from zoo.data import pairs
 from zoo.io_utils import format_duration, write_json_atomically
 
 # Bindings a resumed run may change: they decide when the run stops, logs and checkpoints,
@@ -168,6 +169,9 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
   with strategy.scope():
     model, checkpoint = checkpoints.build_checkpointed_model(data, learning_rate, seed,
                                                              precision)
+  pair_k = None
+  if model.training_input == "pairs":
+    pair_k = pairs.check_k(pairs.pair_settings()["k"], data)
 
   write_dir = _worker_dir(model_dir, strategy)
   os.makedirs(checkpoints.checkpoint_dir(write_dir), exist_ok=True)
@@ -180,8 +184,8 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
     with reproducible_graph_optimizations():
       return _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_steps,
                            batch_size, seed, checkpoint_every, log_every,
-                           max_checkpoints_to_keep, steps_per_loop, jit_compile, log_fn,
-                           allow_config_change)
+                           max_checkpoints_to_keep, steps_per_loop, jit_compile, pair_k,
+                           log_fn, allow_config_change)
   finally:
     lock.close()
 
@@ -219,7 +223,7 @@ def _resume(model_dir, model, checkpoint, log_fn, allow_config_change):
 
 def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_steps, batch_size,
                   seed, checkpoint_every, log_every, max_checkpoints_to_keep, steps_per_loop,
-                  jit_compile, log_fn, allow_config_change):
+                  jit_compile, pair_k, log_fn, allow_config_change):
   chief = distribute.is_chief(strategy)
   resumed_from, changed = _resume(model_dir, model, checkpoint, log_fn, allow_config_change)
   start_step = int(model.optimizer.iterations.numpy())
@@ -251,6 +255,10 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
     # Each pipeline hands consecutive batches to its replicas, so one optimizer step consumes
     # `per_pipeline` of its batches; resuming must skip that many per completed step.
     per_pipeline = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+    if model.training_input == "pairs":
+      return zoo_data.make_pair_dataset(data, batch_size, seed, pair_k,
+                                        start_step=start_step * per_pipeline,
+                                        input_context=input_context)
     return zoo_data.make_dataset(data, batch_size, seed, start_step=start_step * per_pipeline,
                                  input_context=input_context)
 

@@ -13,7 +13,7 @@ from zoo.data.dsprites_file import DSpritesFile
 from zoo.data.ground_truth_data import GroundTruthData
 from zoo.data.linear_gaussian import LinearGaussian
 from zoo.data.mpi3d import MPI3D
-from zoo.data.pipeline import make_dataset
+from zoo.data.pipeline import make_dataset, make_pair_dataset
 from zoo.data.shapes3d import Shapes3D
 
 REGISTRY = {cls.name: cls for cls in (DSprites, ColorDSprites, NoisyDSprites, DSpritesFile,
@@ -38,6 +38,7 @@ def get_dataset(name=None, **overrides):
   return cls(**overrides)
 
 
-__all__ = ["REGISTRY", "GroundTruthData", "get_dataset", "make_dataset", "DSprites",
+__all__ = ["REGISTRY", "GroundTruthData", "get_dataset", "make_dataset", "make_pair_dataset",
+           "DSprites",
            "ColorDSprites", "NoisyDSprites", "DSpritesFile", "Shapes3D", "MPI3D",
            "LinearGaussian"]

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import validation
+from zoo.data import pairs
 
 # The step range is open-ended in practice; Dataset.range needs a bound.
 _LAST_STEP = np.iinfo(np.int64).max
@@ -76,6 +77,43 @@ def batch_random_state(seed, shard, step):
   return np.random.RandomState(np.random.MT19937(sequence))
 
 
+def _stepped_dataset(sample, shapes, batch_size, seed, start_step, input_context, what):
+  """Infinite dataset whose batch k is sample(B, batch_random_state(seed, shard, start + k)).
+
+  Args:
+    sample: (batch size, RandomState) -> a tuple of float32 arrays of `shapes` (batch first).
+    shapes: the shape of each array without the batch dimension.
+    what: the caller's name, for errors.
+  """
+  batch_size = validation.positive_int(batch_size, f"{what}: batch_size")
+  seed = validation.non_negative_int(seed, f"{what}: seed")
+  start_step = validation.non_negative_int(start_step, f"{what}: start_step")
+  shard = 0
+  if input_context is not None:
+    shard = input_context.input_pipeline_id
+    batch_size = input_context.get_per_replica_batch_size(batch_size)
+  shapes = [(batch_size,) + tuple(shape) for shape in shapes]
+
+  def render(step):
+    try:
+      if not _EXIT_GUARD.enter():  # the batch would never be read
+        return tuple(np.zeros(shape, dtype=np.float32) for shape in shapes)
+      return tuple(np.asarray(array, np.float32) for array in sample(
+          batch_size, batch_random_state(seed, shard, int(step))))
+    finally:
+      _EXIT_GUARD.leave()
+
+  def render_op(step):
+    arrays = tf.numpy_function(render, [step], [tf.float32] * len(shapes), stateful=False)
+    for array, shape in zip(arrays, shapes):
+      array.set_shape(shape)
+    return arrays[0] if len(arrays) == 1 else tuple(arrays)
+
+  steps = tf.data.Dataset.range(start_step, _LAST_STEP)
+  batches = steps.map(render_op, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return batches.prefetch(tf.data.AUTOTUNE)
+
+
 def make_dataset(data, batch_size, seed, start_step=0, input_context=None):
   """Infinite dataset of observation batches.
 
@@ -91,29 +129,18 @@ def make_dataset(data, batch_size, seed, start_step=0, input_context=None):
     tf.data.Dataset of float32 [B, *data.observation_shape]; batch k equals
     data.sample_observations(B, batch_random_state(seed, shard, start_step + k)).
   """
-  batch_size = validation.positive_int(batch_size, "make_dataset: batch_size")
-  seed = validation.non_negative_int(seed, "make_dataset: seed")
-  start_step = validation.non_negative_int(start_step, "make_dataset: start_step")
-  shard = 0
-  if input_context is not None:
-    shard = input_context.input_pipeline_id
-    batch_size = input_context.get_per_replica_batch_size(batch_size)
-  shape = (batch_size,) + tuple(data.observation_shape)
+  return _stepped_dataset(lambda num, rs: (data.sample_observations(num, rs),),
+                          [data.observation_shape], batch_size, seed, start_step, input_context,
+                          "make_dataset")
 
-  def render(step):
-    try:
-      if not _EXIT_GUARD.enter():  # the batch would never be read
-        return np.zeros(shape, dtype=np.float32)
-      random_state = batch_random_state(seed, shard, int(step))
-      return data.sample_observations(batch_size, random_state)
-    finally:
-      _EXIT_GUARD.leave()
 
-  def render_op(step):
-    batch = tf.numpy_function(render, [step], tf.float32, stateful=False)
-    batch.set_shape(shape)
-    return batch
+def make_pair_dataset(data, batch_size, seed, k, start_step=0, input_context=None):
+  """Infinite dataset of batches of observation pairs that share all but some factors.
 
-  steps = tf.data.Dataset.range(start_step, _LAST_STEP)
-  batches = steps.map(render_op, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  return batches.prefetch(tf.data.AUTOTUNE)
+  Like `make_dataset` (step-indexed and sharded the same way), with batches
+  (x1 [B, ...], x2 [B, ...], changed [B, F]) from `pairs.sample_pairs(data, B, k, ...)`.
+  """
+  return _stepped_dataset(lambda num, rs: pairs.sample_pairs(data, num, k, rs)[1:],
+                          [data.observation_shape, data.observation_shape,
+                           (data.num_factors,)],
+                          batch_size, seed, start_step, input_context, "make_pair_dataset")

@@ -11,6 +11,7 @@ from zoo.models.factor_vae import FactorVAE
 from zoo.models.infogan import InfoGAN
 from zoo.models.likelihoods import Likelihood
 from zoo.models.vae import VAE, BetaVAE
+from zoo.models.weak_vae import AdaGVAE, AdaMLVAE, GroupVAE, MLVAE
 from zoo.models.zoo_model import PRECISIONS, ZooModel, dtype_policy, for_precision
 
 MODELS = {
@@ -21,6 +22,10 @@ MODELS = {
     "beta_tcvae": BetaTCVAE,
     "dip_vae": DIPVAE,
     "infogan": InfoGAN,
+    "group_vae": GroupVAE,
+    "ml_vae": MLVAE,
+    "ada_gvae": AdaGVAE,
+    "ada_ml_vae": AdaMLVAE,
 }
 
 

@@ -11,6 +11,7 @@ Every model of the zoo, VAE-type or InfoGAN, is a `ZooModel`:
   prior_name, sample_prior(n) the prior over the codes (`zoo.models.priors`) and draws from it
   random_seeds(n)             the stateless seeds of one training step's random draws
   scaled_loss, apply_update   an optimizer step that works under every precision
+  training_input              "observations", or "pairs" for weakly-supervised models
   main_variables              what the compiled optimizer updates
   optimizers()                every optimizer whose state is checkpointed, by name
   export_variables()          the variables posterior and decode read (what an export saves)
@@ -64,6 +65,9 @@ class ZooModel(keras.Model, metaclass=abc.ABCMeta):
   """
 
   model_name = None
+  # What a training step takes: batches of "observations", or of "pairs" (x1, x2, changed
+  # factors) from `zoo.data.make_pair_dataset` for the weakly-supervised models.
+  training_input = "observations"
 
   def __init__(self, observation_shape, family, likelihood, seed=0, **kwargs):
     super().__init__(**kwargs)
