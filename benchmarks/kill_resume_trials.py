@@ -30,18 +30,10 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from machine_info import cpu_model  # noqa: E402
-from tiny_mlp import TINY_MLP_BINDINGS  # noqa: E402
+from tiny_mlp import TINY_RUN_BINDINGS  # noqa: E402
 from zoo import checkpoints  # noqa: E402
 
-BINDINGS = [
-    "dataset.name = 'linear_gaussian'",
-    "model.name = 'beta_vae'",
-    "model.latent_dim = 3",
-    "posterior.name = 'factorized'",
-    "training.batch_size = 16",
-    "training.learning_rate = 1e-3",
-    "training.log_every = 500",
-] + TINY_MLP_BINDINGS
+BINDINGS = TINY_RUN_BINDINGS + ["training.log_every = 500"]
 
 
 def command(model_dir, num_steps, checkpoint_every):

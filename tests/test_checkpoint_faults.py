@@ -22,19 +22,10 @@ from zoo import checkpoints
 from zoo import cli
 from zoo import training
 import zoo.all_configurables  # noqa: F401
-from tiny_mlp import TINY_MLP_BINDINGS
+from tiny_mlp import TINY_RUN_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINDINGS = [
-    "dataset.name = 'linear_gaussian'",
-    "model.name = 'beta_vae'",
-    "model.latent_dim = 3",
-    "posterior.name = 'factorized'",
-    "training.batch_size = 16",
-    "training.learning_rate = 1e-3",
-    "training.checkpoint_every = 50",
-    "training.log_every = 50",
-] + TINY_MLP_BINDINGS
+BINDINGS = TINY_RUN_BINDINGS + ["training.checkpoint_every = 50", "training.log_every = 50"]
 
 
 def train(model_dir, num_steps, lines=None):

@@ -21,17 +21,10 @@ from zoo import cli
 from zoo import training
 import zoo.all_configurables  # noqa: F401
 from processes import make_read_only
-from tiny_mlp import TINY_MLP_BINDINGS
+from tiny_mlp import TINY_RUN_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINDINGS = [
-    "dataset.name = 'linear_gaussian'",
-    "model.name = 'beta_vae'",
-    "model.latent_dim = 3",
-    "training.batch_size = 16",
-    "training.num_steps = 4",
-    "training.checkpoint_every = 2",
-] + TINY_MLP_BINDINGS
+BINDINGS = TINY_RUN_BINDINGS + ["training.num_steps = 4", "training.checkpoint_every = 2"]
 
 
 def train_and_export(root, family):

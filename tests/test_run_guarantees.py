@@ -21,18 +21,10 @@ from zoo import io_utils
 from zoo import training
 import zoo.all_configurables  # noqa: F401
 from processes import make_read_only
-from tiny_mlp import TINY_MLP_BINDINGS
+from tiny_mlp import TINY_RUN_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MLP_RUN = [
-    "dataset.name = 'linear_gaussian'",
-    "model.name = 'beta_vae'",
-    "model.latent_dim = 3",
-    "posterior.name = 'factorized'",
-    "training.batch_size = 16",
-    "training.learning_rate = 1e-3",
-    "training.log_every = 100",
-] + TINY_MLP_BINDINGS
+MLP_RUN = TINY_RUN_BINDINGS + ["training.log_every = 100"]
 # InfoGAN's networks are convolutional: the smallest that runs on 32x32 dSprites.
 INFOGAN_RUN = [
     "dataset.name = 'dsprites'",

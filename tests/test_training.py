@@ -14,19 +14,12 @@ import tensorflow as tf
 from zoo import cli
 from zoo import training
 import zoo.all_configurables  # noqa: F401
-from tiny_mlp import TINY_MLP_BINDINGS
+from tiny_mlp import TINY_RUN_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A small, fast configuration: an MLP VAE on the analytic linear_gaussian vectors.
-FAST_BINDINGS = [
-    "dataset.name = 'linear_gaussian'",
-    "model.name = 'beta_vae'",
-    "model.latent_dim = 3",
-    "posterior.name = 'factorized'",
-    "training.batch_size = 32",
-    "training.learning_rate = 1e-3",
-] + TINY_MLP_BINDINGS
+FAST_BINDINGS = TINY_RUN_BINDINGS + ["training.batch_size = 32"]
 
 
 def train_command(model_dir, *extra):

@@ -9,3 +9,13 @@ TINY_MLP_BINDINGS = [
     "decoder.mlp_hidden_units = (32,)",
     "likelihood.name = 'gaussian'",
 ]
+
+# A whole run on top of them: the tiny MLP beta-VAE on linear_gaussian, batch 16.
+TINY_RUN_BINDINGS = [
+    "dataset.name = 'linear_gaussian'",
+    "model.name = 'beta_vae'",
+    "model.latent_dim = 3",
+    "posterior.name = 'factorized'",
+    "training.batch_size = 16",
+    "training.learning_rate = 1e-3",
+] + TINY_MLP_BINDINGS
