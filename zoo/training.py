@@ -148,9 +148,9 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
   """
   for name, value in (("num_steps", num_steps), ("batch_size", batch_size),
                       ("checkpoint_every", checkpoint_every), ("log_every", log_every),
-                      ("max_checkpoints_to_keep", max_checkpoints_to_keep)):
+                      ("max_checkpoints_to_keep", max_checkpoints_to_keep),
+                      ("steps_per_loop", steps_per_loop)):
     validation.positive_int(value, f"training.{name}")
-  validation.positive_int(steps_per_loop, "training.steps_per_loop")
   validation.positive_number(learning_rate, "training.learning_rate")
   validation.seed(seed, "training.seed")
   validation.one_of(precision, models.PRECISIONS, "training.precision")
