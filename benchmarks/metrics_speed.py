@@ -1,4 +1,17 @@
-"""Speed of the standard metric suite on arrays (no model, no rendering).
+"""Speed of the standard metric suite on arrays (no model, no rendering), and of its boosted trees
+on codes of trained models.
+
+Three modes. `--boosted_trees`: DCI's boosted trees on codes of trained models, the committed
+`benchmarks/data/dsprites_codes_*.npz` (see make_real_codes.py: beta-VAEs of the CPU study
+with factorized, correlated-noise and full-covariance posteriors, 3 to 5 active latents of 10,
+the points DCI draws, repeats included), at the reference sizes (10,000 / 5,000) and the CPU
+study's (1,000 / 500), with the synthetic codes below as a last row of each size. Per codes set
+and round: the plain sequential scikit-learn loop (`--plain_rounds` of the rounds), the
+reference estimator (whose numbers must equal the loop's; the script fails otherwise), the
+histogram estimator and, with `--lightgbm` where it is importable, LightGBM in the same
+settings. `--tree_costs`: CPU time of one depth-3 regression tree, scikit-learn's builder
+against the presorted one, on real codes, on the same codes with only their repeated points
+left as ties, and with no ties at all. Default: the whole suite, as follows.
 
 Data: 10,000 training and 5,000 test points, 10 codes, the 5 dSprites factors (3, 6, 40, 32 and
 32 values, drawn uniformly on the grid); codes are a fixed random linear mixture of the scaled
@@ -15,8 +28,13 @@ time depends on what else runs, the CPU time much less.
 
   .venv/bin/python benchmarks/metrics_speed.py               # ~25 min on 2 cores
   .venv/bin/python benchmarks/metrics_speed.py --write_docs  # also updates docs/BENCHMARKS.md
+  .venv/bin/python benchmarks/metrics_speed.py --boosted_trees --sizes cpu_study --rounds 3
+  .venv/bin/python benchmarks/metrics_speed.py --boosted_trees --sizes reference --rounds 3 \
+      --plain_rounds 1 --codes beta_vae-factorized-conv64-seed0   # ~10 min
+  .venv/bin/python benchmarks/metrics_speed.py --tree_costs
 """
 import argparse
+import concurrent.futures
 import os
 import platform
 import statistics
@@ -25,7 +43,9 @@ import time
 
 import numpy as np
 import sklearn
+import threadpoolctl
 from sklearn import ensemble
+from sklearn import tree as sk_tree
 from sklearn import linear_model
 from sklearn import model_selection
 from sklearn import multiclass
@@ -40,6 +60,8 @@ from evaluation.metrics import mig
 from evaluation.metrics import modularity_explicitness
 from evaluation.metrics import sap
 from evaluation.metrics import unsupervised
+from evaluation.metrics import presorted_tree
+import make_real_codes
 from machine_info import cpu_model
 from machine_info import load_average
 
@@ -158,8 +180,8 @@ def _fit_and_score(make_model, codes_train, factors_train, codes_test, factors_t
   return models, train_accuracy, test_accuracy
 
 
-def boosted_trees():
-  return ensemble.GradientBoostingClassifier(random_state=0)
+def plain_boosted_trees(seed=0):
+  return ensemble.GradientBoostingClassifier(random_state=seed)
 
 
 def logistic_regression_one_vs_rest():
@@ -170,7 +192,8 @@ def logistic_regression_one_vs_rest():
 
 def reference_dci(d):
   models, train_accuracy, test_accuracy = _fit_and_score(
-      boosted_trees, d["codes_train"], d["factors_train"], d["codes_test"], d["factors_test"])
+      plain_boosted_trees, d["codes_train"], d["factors_train"], d["codes_test"],
+      d["factors_test"])
   importance = np.stack([np.abs(m.feature_importances_) for m in models], axis=1)
   scores = dci.scores_from_importance(importance)
   scores["informativeness_train"] = float(np.mean(train_accuracy))
@@ -194,8 +217,166 @@ def reference_downstream(make_model):
 REFERENCES = {
     "dci": reference_dci,
     "downstream_logistic_regression": reference_downstream(logistic_regression_one_vs_rest),
-    "downstream_boosted_trees": reference_downstream(boosted_trees),
+    "downstream_boosted_trees": reference_downstream(plain_boosted_trees),
 }
+
+
+# ----- boosted trees on codes of trained models ---------------------------------------------
+
+
+def plain_dci(codes_train, factors_train, codes_test, factors_test, seed):
+  """DCI by the plain sequential loop of default scikit-learn models, as the reference code."""
+  models, train_accuracy, test_accuracy = _fit_and_score(
+      lambda: plain_boosted_trees(seed), codes_train, factors_train, codes_test, factors_test)
+  importance = np.stack([np.abs(m.feature_importances_) for m in models], axis=1)
+  scores = dci.scores_from_importance(importance)
+  scores["informativeness_train"] = float(np.mean(train_accuracy))
+  scores["informativeness_test"] = float(np.mean(test_accuracy))
+  return scores
+
+
+def synthetic_codes(num_train, num_test):
+  mixture = Mixture(np.random.RandomState(0))
+  factors_train, factors_test = mixture.factors(num_train), mixture.factors(num_test)
+  return ("synthetic mixture", mixture.codes(factors_train), factors_train,
+          mixture.codes(factors_test), factors_test, 0, NUM_CODES)
+
+
+def codes_sets(size, names):
+  """[(name, codes_train, factors_train, codes_test, factors_test, tree seed, active)]: the
+  committed codes of trained models at `size` (only `names`, if given), then synthetic ones."""
+  path = make_real_codes.REFERENCE_FILE if size == "reference" else make_real_codes.CPU_STUDY_FILE
+  runs = make_real_codes.load_codes(path)
+  wanted = names or list(make_real_codes.DEFAULT_REFERENCE_RUNS)
+  sets = [run for run in runs if run[0] in wanted]
+  if "synthetic" in wanted or not names:
+    sets.append(synthetic_codes(*make_real_codes.SIZES[size]))
+  return sets
+
+
+def lightgbm_dci(codes_train, factors_train, codes_test, factors_test, n_jobs):
+  """DCI with LightGBM (not a dependency) in the histogram estimator's settings."""
+  import lightgbm  # pylint: disable=import-outside-toplevel  (optional)
+  def fit(j):
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+      return lightgbm.LGBMClassifier(
+          n_estimators=100, learning_rate=0.1, max_depth=3, num_leaves=8, min_child_samples=1,
+          importance_type="gain", random_state=0, verbose=-1, n_jobs=1).fit(
+              codes_train, factors_train[:, j])
+  with concurrent.futures.ThreadPoolExecutor(n_jobs) as workers:
+    models = list(workers.map(fit, range(factors_train.shape[1])))
+  importance = np.stack([m.feature_importances_ / m.feature_importances_.sum() for m in models],
+                        axis=1)
+  scores = dci.scores_from_importance(importance)
+  scores["informativeness_test"] = float(np.mean(
+      [np.mean(m.predict(codes_test) == factors_test[:, j]) for j, m in enumerate(models)]))
+  return scores
+
+
+def boosted_trees_benchmark(args, n_jobs):
+  names = [n.strip() for n in args.codes.split(",") if n.strip()]
+  estimators = ["plain", "reference", "histogram"] + (["lightgbm"] if args.lightgbm else [])
+  lines = [f"Command: `python benchmarks/metrics_speed.py {' '.join(sys.argv[1:])}`", "",
+           f"Machine: {cpu_model()}, `nproc` = {os.cpu_count()}, n_jobs = {n_jobs}; Python "
+           f"{platform.python_version()}, NumPy {np.__version__}, scikit-learn "
+           f"{sklearn.__version__}.", "",
+           "| codes | points | active latents | plain loop wall (s) | reference wall (s) "
+           "| reference / plain | histogram wall (s) | plain / histogram | "
+           + ("LightGBM wall (s) | " if args.lightgbm else "") + "load before, after |",
+           "|---|---|---|---|---|---|---|---|" + ("---|" if args.lightgbm else "") + "---|"]
+  for size in args.sizes.split(","):
+    for name, *arrays, seed, active in codes_sets(size, names):
+      times = {e: [] for e in estimators}
+      load_before = load_average()
+      for round_index in range(args.rounds):
+        for estimator in estimators:
+          if estimator == "plain" and round_index >= args.plain_rounds:
+            continue
+          start = time.perf_counter()
+          if estimator == "plain":
+            scores = plain_dci(*arrays, seed)
+          elif estimator == "lightgbm":
+            scores = lightgbm_dci(*arrays, n_jobs)
+          else:
+            scores = dci.dci_from_arrays(*arrays, n_jobs=n_jobs, seed=seed, estimator=estimator)
+          times[estimator].append(time.perf_counter() - start)
+          if estimator == "reference" and round_index == 0 and "plain" in estimators:
+            plain = plain_dci(*arrays, seed) if args.plain_rounds == 0 else first_plain
+            if scores != plain:
+              raise SystemExit(f"{name}, {size}: reference estimator differs from the plain "
+                               f"loop: {scores} vs {plain}")
+          if estimator == "plain" and round_index == 0:
+            first_plain = scores
+          print(f"{size} {name} round {round_index}: {estimator} {times[estimator][-1]:.2f} s "
+                f"D={scores['disentanglement']:.4f}  load {load_average()}", flush=True)
+      median = {e: statistics.median(t) for e, t in times.items() if t}
+      row = (f"| {name} | {len(arrays[0]):,} / {len(arrays[2]):,} | {active} | "
+             + (f"{median['plain']:.1f} ({len(times['plain'])})" if "plain" in median else "")
+             + f" | {median['reference']:.2f} ({len(times['reference'])}) | "
+             + (f"{median['reference'] / median['plain']:.2f}" if "plain" in median else "")
+             + f" | {median['histogram']:.2f} ({len(times['histogram'])}) | "
+             + (f"{median['plain'] / median['histogram']:.0f}x" if "plain" in median else "")
+             + (f" | {median['lightgbm']:.2f}" if args.lightgbm else "")
+             + f" | {load_before}; {load_average()} |")
+      lines.append(row)
+      print(row, flush=True)
+  lines += ["", "Walls are medians over the rounds (their number in brackets); ratios are of "
+            "medians measured in the same run. The reference estimator's numbers were equal to "
+            "the plain loop's, key by key (checked by the script)."]
+  print("\n".join(lines))
+
+
+def break_ties(codes):
+  """`codes` with every tie broken: each repeated value moved up by float32 steps."""
+  codes = codes.copy()
+  for j in range(codes.shape[1]):
+    order = np.argsort(codes[:, j], kind="stable")
+    values = codes[order, j]
+    for p in range(1, len(values)):
+      if values[p] <= values[p - 1]:
+        values[p] = np.nextafter(values[p - 1], np.float32(np.inf))
+    codes[order, j] = values
+  return codes
+
+
+def tree_costs(args):
+  """ms of CPU per depth-3 tree, by builder and kind of ties, on first-stage gradients."""
+  name, codes, factors, _, _, _, _ = make_real_codes.load_codes(make_real_codes.REFERENCE_FILE)[0]
+  codes = codes.astype(np.float32)
+  # Repeated points only: distinct rows get tie-free values, copies keep their row's.
+  _, first, inverse = np.unique(codes.view(np.int32), axis=0, return_index=True,
+                                return_inverse=True)
+  repeats_only = break_ties(codes[first])[inverse.reshape(-1)]
+  variants = (("real codes", codes), ("repeated points only", repeats_only),
+              ("no ties", break_ties(codes)))
+  random_state = np.random.RandomState(0)
+  print(f"{name}, {len(codes):,} points; CPU: {cpu_model()}, load {load_average()}")
+  print("| factor (classes) | codes | rows repeated with another target, median | "
+        "scikit-learn ms/tree | presorted ms/tree |")
+  print("|---|---|---|---|---|")
+  presorted_tree.build_regression_tree(codes[:20], np.zeros(20), presorted_tree.presort(
+      codes[:20]), 1)  # compiled before timing
+  for j in range(factors.shape[1]):
+    classes = np.unique(factors[:, j])[:args.trees]
+    for label, x in variants:
+      presorted = presorted_tree.presort(x)
+      costs = {"sklearn": [], "presorted": []}
+      mixed = []
+      for c in classes:
+        # The first stage's negative gradient of class c: indicator minus the prior.
+        y = (factors[:, j] == c) - np.mean(factors[:, j] == c)
+        mixed.append(presorted_tree.mixed_repeats(presorted, y))
+        seed = presorted_tree.draw_seed(random_state)
+        for builder in costs:
+          start = time.process_time()
+          if builder == "sklearn":
+            sk_tree.DecisionTreeRegressor(max_depth=3, random_state=seed).fit(x, y)
+          else:
+            presorted_tree.build_regression_tree(x, y, presorted, seed)
+          costs[builder].append(1000 * (time.process_time() - start))
+      print(f"| {j} ({len(np.unique(factors[:, j]))}) | {label} | {np.median(mixed):.0f} | "
+            f"{np.median(costs['sklearn']):.1f} | {np.median(costs['presorted']):.1f} |",
+            flush=True)
 
 
 # ----- timing and reporting ----------------------------------------------------------------
@@ -268,7 +449,29 @@ def main():
   parser.add_argument("--num_test", type=int, default=NUM_TEST, help="test points")
   parser.add_argument("--write_docs", action="store_true",
                       help=f"replace the '{SECTION_TITLE[3:]}' section of docs/BENCHMARKS.md")
+  parser.add_argument("--boosted_trees", action="store_true",
+                      help="DCI's boosted trees on codes of trained models (see above)")
+  parser.add_argument("--sizes", default="reference,cpu_study",
+                      help="--boosted_trees: comma list of reference, cpu_study")
+  parser.add_argument("--codes", default="",
+                      help="--boosted_trees: comma list of run names and/or 'synthetic' "
+                      "(default: the committed reference-size runs and synthetic)")
+  parser.add_argument("--rounds", type=int, default=3, help="--boosted_trees: rounds")
+  parser.add_argument("--plain_rounds", type=int, default=1,
+                      help="--boosted_trees: rounds that also time the plain loop")
+  parser.add_argument("--lightgbm", action="store_true",
+                      help="--boosted_trees: also time LightGBM (if importable)")
+  parser.add_argument("--tree_costs", action="store_true",
+                      help="CPU time per tree by builder and kind of ties")
+  parser.add_argument("--trees", type=int, default=8,
+                      help="--tree_costs: classes (trees) per factor")
   args = parser.parse_args()
+  if args.tree_costs:
+    tree_costs(args)
+    return
+  if args.boosted_trees:
+    boosted_trees_benchmark(args, boosted_trees.resolve_n_jobs(args.n_jobs))
+    return
   NUM_TRAIN, NUM_TEST = args.num_train, args.num_test
   DOWNSTREAM_SIZES = tuple(n for n in DOWNSTREAM_SIZES if n < NUM_TRAIN) + (NUM_TRAIN,)
   command = "python benchmarks/metrics_speed.py " + " ".join(sys.argv[1:])

@@ -113,6 +113,10 @@ class PresortedTreeTest(tf.test.TestCase):
     # Three equal values are never taken on trust.
     three = np.array([1., 1., 1., 2., 3.], dtype=np.float32)
     self.assertEqual(presorted_tree._add_run(0.0, y, idx, three, 0, 3, 1, True)[1], -1)
+    # ... unless their targets are equal too (a repeated point): any order adds the same numbers.
+    repeated = np.array([0.2, 0.2, 0.2, 2.0, 3.0])
+    self.assertEqual(presorted_tree._add_run(0.1, repeated, idx, three, 0, 4, 1, True),
+                     (((0.1 + 0.2) + 0.2) + 0.2 + 2.0, 4))
 
   def test_xorshift_known_answers(self):
     # scikit-learn's our_rand_r from state 1: 1 ^ (1 << 13) = 8193, then >> 17 changes
@@ -124,10 +128,14 @@ class PresortedTreeTest(tf.test.TestCase):
     self.assertEqual(presorted_tree._rand_int(5, 7, state), 5 + 270369 % 2)
 
   def test_presort(self):
-    x = np.array([[3., 1.], [1., 1.], [2., 0.]], dtype=np.float32)
-    indices, values = presorted_tree.presort(x)
-    self.assertAllEqual(indices, [[1, 2, 0], [2, 0, 1]])
-    self.assertAllEqual(values, [[1., 2., 3.], [0., 1., 1.]])
+    x = np.array([[3., 1.], [1., 1.], [2., 0.], [1., 1.], [1., -0.]], dtype=np.float32)
+    indices, values, row_ids, repeated = presorted_tree.presort(x)
+    self.assertAllEqual(indices, [[1, 3, 4, 2, 0], [2, 4, 0, 1, 3]])
+    self.assertAllEqual(values, [[1., 1., 1., 2., 3.], [0., 0., 1., 1., 1.]])
+    # Rows 1 and 3 are the same point; -0.0 and 0.0 compare equal but are not the same bits.
+    self.assertEqual(row_ids[1], row_ids[3])
+    self.assertLen(set(row_ids[[0, 1, 2, 4]].tolist()), 4)
+    self.assertAllEqual(repeated, [1, 3])
 
 
 if __name__ == "__main__":

@@ -1,12 +1,23 @@
-"""Boosted trees of the reference study, bit for bit, built faster: presorted and in parallel.
+"""The boosted trees of DCI and the downstream task: the reference's, or a faster estimator.
 
-`fit_boosted_trees` fits one default `GradientBoostingClassifier(random_state=seed)` per factor,
-as DCI and the boosted-tree downstream task do. The models equal those of a plain sequential
-scikit-learn loop; two savings make them cheaper, neither of which changes a single number:
+`fit_boosted_trees` fits one classifier per factor with one of two estimators (`ESTIMATORS`):
+
+* "reference" (the default): the reference study's default
+  `GradientBoostingClassifier(random_state=seed)`, bit for bit the models of a plain sequential
+  scikit-learn loop, built faster in two ways that change no number (below);
+* "histogram": scikit-learn's `HistGradientBoostingClassifier` with the reference's tree
+  settings where it has them (100 stages, learning rate 0.1, depth 3, one point per leaf, no
+  early stopping). Codes are binned into 255 quantiles and the splits are chosen by Newton gain,
+  so the numbers differ from the reference's (docs/BENCHMARKS.md measures by how much); about
+  40 times less work. The importance of a code is its share of the total split gain, as
+  LightGBM's "gain" importance (`feature_importances`).
+
+The reference's two savings:
 
 * every tree comes from `presorted_tree`, which replays scikit-learn's tree builder but sorts
   each code once per fit instead of at every node (a boosted model refits thousands of trees
-  on the same codes);
+  on the same codes); where that builder would be slower (codes repeated with different
+  targets, see `presorted_tree.MAX_MIXED_REPEATS`), scikit-learn's own builds the tree;
 * a multi-class GradientBoostingClassifier fits, at every stage, one regression tree per class
   on the negative gradient computed *before* the stage; the K trees of a stage only share the
   RandomState, from which every tree takes exactly one integer (its splitter's seed). Drawing
@@ -21,7 +32,9 @@ import concurrent.futures
 import inspect
 import os
 
+import joblib
 import numpy as np
+import threadpoolctl
 from sklearn import ensemble
 from sklearn.ensemble import _gb as sk_gb
 
@@ -32,6 +45,14 @@ from zoo import validation
 # Upper bound (exclusive) of the seed a scikit-learn tree splitter draws from its RandomState;
 # the metrics draw the boosted trees' seed from the same range.
 SEED_BOUND = presorted_tree.RAND_R_MAX
+
+ESTIMATORS = ("reference", "histogram")
+
+
+def check_estimator(estimator):
+  if estimator not in ESTIMATORS:
+    raise ValueError(f"estimator: expected one of {ESTIMATORS}, got {estimator!r}")
+  return estimator
 
 
 def resolve_n_jobs(n_jobs):
@@ -105,7 +126,7 @@ class _PresortedGradientBoosting(ensemble.GradientBoostingClassifier):
 
   def _fit_one_tree(self, i, k, X, y, neg_gradient, raw_predictions, sample_weight, sample_mask,
                     seed, random_state):
-    tree = presorted_tree.build_regression_tree(
+    tree = presorted_tree.fit_regression_tree(
         X, neg_gradient[:, k], self._presorted[1], seed, self.max_depth, random_state)
     # The loss wants the one-vs-rest indicator of class k for the leaf update of tree k.
     target = np.array(y == k, dtype=np.float64) if self._loss.is_multiclass else y
@@ -143,6 +164,7 @@ def _verify_presorted_boosting():
   check_state = np.random.RandomState(12345)
   codes = check_state.normal(size=(120, 4)).astype(np.float32)
   codes[:30, 1] = codes[30:60, 1]  # ties
+  codes[90:120] = codes[:30]  # repeated points, some with their original's label
   try:
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
       for num_classes in (2, 4):
@@ -212,28 +234,34 @@ def _boosted_trees(seed, tree_pool=None):
   return model
 
 
-def fit_boosted_trees(codes, factors, seed=0, n_jobs=None):
-  """One default `GradientBoostingClassifier(random_state=seed)` per factor.
+def fit_boosted_trees(codes, factors, seed=0, n_jobs=None, estimator="reference"):
+  """One boosted-tree classifier per factor.
 
-  The models are those of the reference's plain sequential loop, bit for bit, built faster:
-  with presorted trees, and on up to `n_jobs` threads: whole factors per thread when that
-  balances the work (or the trees are small), else the trees of every boosting stage spread
-  over the threads (see `boosted_trees_strategy`).
+  With the reference estimator, `GradientBoostingClassifier(random_state=seed)`: the models of
+  the reference's plain sequential loop, bit for bit, built faster: with presorted trees, and
+  on up to `n_jobs` threads: whole factors per thread when that balances the work (or the trees
+  are small), else the trees of every boosting stage spread over the threads (see
+  `boosted_trees_strategy`). With the histogram estimator, `histogram_boosted_trees(seed)`,
+  whole factors in `n_jobs` worker processes.
 
   Args:
     codes: `[N, d]` training codes.
     factors: `[N, F]` training labels.
     seed: int seed of every model (the reference left it unseeded).
-    n_jobs: worker threads; None or -1 for every CPU.
+    n_jobs: worker threads (processes for the histogram estimator); None or -1 for every CPU.
+    estimator: "reference" or "histogram" (see the module docstring).
 
   Returns:
-    list of F fitted classifiers.
+    list of F fitted classifiers (`feature_importances` gives their importances).
   """
   codes, factors = check_training_set(codes, factors)
+  check_estimator(estimator)
   # Converted once here rather than once per model; the trees work in float32 anyway.
   codes = np.ascontiguousarray(codes, dtype=np.float32)
   n_jobs = resolve_n_jobs(n_jobs)
   num_factors = factors.shape[1]
+  if estimator == "histogram":
+    return _fit_histogram(codes, factors, seed, n_jobs)
   costs = [trees_per_stage(factors[:, j]) for j in range(num_factors)]
   strategy = boosted_trees_strategy(codes.shape[0], costs, n_jobs)
   if strategy == "sequential":
@@ -252,3 +280,52 @@ def fit_boosted_trees(codes, factors, seed=0, n_jobs=None):
       futures = {j: drivers.submit(_boosted_trees(seed, tree_pool).fit, codes, factors[:, j])
                  for j in order}
       return [futures[j].result() for j in range(num_factors)]
+
+
+def histogram_boosted_trees(seed):
+  """The histogram estimator's classifier: the reference's settings where it has them."""
+  return ensemble.HistGradientBoostingClassifier(
+      learning_rate=0.1, max_iter=100, max_depth=3, max_leaf_nodes=None, min_samples_leaf=1,
+      early_stopping=False, random_state=seed)
+
+
+def _fit_histogram_one(codes, labels, seed):
+  # One OpenMP thread per fit: on 10,000 x 10 codes OpenMP's start-up at every node costs more
+  # than a second thread gains (measured: 5.1 s wall and 10.0 CPU-s on 2 threads against 4.8 s
+  # on one). It also keeps the models independent of n_jobs.
+  with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+    return histogram_boosted_trees(seed).fit(codes, labels)
+
+
+def _fit_histogram(codes, factors, seed, n_jobs):
+  num_factors = factors.shape[1]
+  # Largest factors first: they are the critical path.
+  order = sorted(range(num_factors), key=lambda j: -trees_per_stage(factors[:, j]))
+  # Whole factors in worker processes: each tree's growth is Python code between small
+  # compiled calls, so threads mostly wait for the GIL (DCI on 1,000 codes of a trained model:
+  # 2.6 s in one thread, 3.4 s on two, 2.0 s in two processes).
+  with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+    models = joblib.Parallel(n_jobs=min(n_jobs, num_factors))(
+        joblib.delayed(_fit_histogram_one)(codes, factors[:, j], seed) for j in order)
+  by_factor = dict(zip(order, models))
+  return [by_factor[j] for j in range(num_factors)]
+
+
+def feature_importances(model):
+  """`[d]` importance of each code in a model of `fit_boosted_trees`, summing to 1 (or all 0).
+
+  The reference's `feature_importances_` (mean impurity decrease); for the histogram
+  estimator, each code's share of the summed gain of all splits on it (LightGBM's "gain"
+  importance). scikit-learn offers no importance for histogram models, so the gains are read
+  from the fitted trees (`_predictors`, unchanged since scikit-learn 0.21).
+  """
+  if not isinstance(model, ensemble.HistGradientBoostingClassifier):
+    return np.asarray(model.feature_importances_, dtype=np.float64)
+  gains = np.zeros(model.n_features_in_)
+  for stage in model._predictors:  # pylint: disable=protected-access
+    for predictor in stage:
+      nodes = predictor.nodes
+      split = nodes["is_leaf"] == 0
+      np.add.at(gains, nodes["feature_idx"][split], nodes["gain"][split])
+  total = gains.sum()
+  return gains / total if total > 0 else gains

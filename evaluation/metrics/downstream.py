@@ -8,7 +8,10 @@ study (disentanglement_lib, Locatello et al., ICML 2019), with its two predictor
   was one-vs-rest; current scikit-learn only fits multinomial models, so one-vs-rest is rebuilt
   as `OneVsRestClassifier` around a binary `LogisticRegressionCV` (a separate C per class, as
   before). `multiclass="multinomial"` gives the modern default instead (not comparable).
-* `gradient_boosting_classifier`: `GradientBoostingClassifier()` with default settings.
+* `gradient_boosting_classifier`: `GradientBoostingClassifier()` with default settings, or,
+  with `downstream_boosted_trees.estimator = "histogram"`, the faster histogram gradient
+  boosting of `boosted_trees` (not the reference's numbers; recorded in results.json as
+  `settings.downstream_boosted_trees.estimator`).
 
 Result keys: the reference wrote `"{num_train}:mean_test_accuracy"`; the colon is replaced by an
 underscore here (`"10000_mean_test_accuracy"`), so every key is a plain identifier-like string:
@@ -101,10 +104,13 @@ def fit_logistic_regressions(codes, factors, multiclass="one_vs_rest", n_jobs=No
 # ---------------------------------------------------------------------------------------------
 
 
-def fit_per_factor(codes, factors, predictor, n_jobs=None, seed=0, multiclass="one_vs_rest"):
-  """Fits `predictor` (a name in PREDICTORS) to every factor -> list of F fitted classifiers."""
+def fit_per_factor(codes, factors, predictor, n_jobs=None, seed=0, multiclass="one_vs_rest",
+                   estimator="reference"):
+  """Fits `predictor` (a name in PREDICTORS) to every factor -> list of F fitted classifiers;
+  `estimator` ("reference" or "histogram") chooses the boosted trees' estimator."""
   if predictor == "gradient_boosting_classifier":
-    return boosted_trees.fit_boosted_trees(codes, factors, seed=seed, n_jobs=n_jobs)
+    return boosted_trees.fit_boosted_trees(codes, factors, seed=seed, n_jobs=n_jobs,
+                                           estimator=estimator)
   if predictor == "logistic_regression_cv":
     return fit_logistic_regressions(codes, factors, multiclass=multiclass, n_jobs=n_jobs)
   raise ValueError(f"predictor: expected one of {PREDICTORS}, got {predictor!r}")
@@ -136,7 +142,7 @@ def accuracy_scores(train_accuracy, test_accuracy):
 
 def downstream_from_arrays(codes_train, factors_train, codes_test, factors_test,
                            predictor="logistic_regression_cv", n_jobs=None, seed=0,
-                           multiclass="one_vs_rest"):
+                           multiclass="one_vs_rest", estimator="reference"):
   """Downstream accuracies of one predictor on given training and test sets.
 
   Args:
@@ -146,24 +152,23 @@ def downstream_from_arrays(codes_train, factors_train, codes_test, factors_test,
     n_jobs: parallel workers (results do not depend on it); None or -1 for every CPU.
     seed: random_state of the boosted trees.
     multiclass: logistic regression only, "one_vs_rest" (reference) or "multinomial".
+    estimator: boosted trees only, "reference" or "histogram" (see `boosted_trees`).
 
   Returns:
     dict: mean/min train/test accuracy and the per-factor accuracies (keys without prefix).
   """
-  codes_train, factors_train = utils.check_codes_factors(codes_train, factors_train,
-                                                         "codes_train", "factors_train")
-  codes_test, factors_test = utils.check_codes_factors(codes_test, factors_test, "codes_test",
-                                                       "factors_test")
-  check_matching_test_set(codes_train, factors_train, codes_test, factors_test)
+  boosted_trees.check_estimator(estimator)
+  codes_train, factors_train, codes_test, factors_test = check_train_test(
+      codes_train, factors_train, codes_test, factors_test)
   models = fit_per_factor(codes_train, factors_train, predictor, n_jobs=n_jobs, seed=seed,
-                          multiclass=multiclass)
+                          multiclass=multiclass, estimator=estimator)
   return accuracy_scores(accuracy_per_factor(models, codes_train, factors_train),
                          accuracy_per_factor(models, codes_test, factors_test))
 
 
 def compute_downstream(ground_truth_data, representation_function, random_state, predictor,
                        num_train=(10, 100, 1000, 10000), num_test=5000, batch_size=16,
-                       n_jobs=None, multiclass="one_vs_rest"):
+                       n_jobs=None, multiclass="one_vs_rest", estimator="reference"):
   """Downstream accuracies of `predictor` for every training-set size in `num_train`.
 
   The data are drawn in the reference order (for each size: its training set, then a test set
@@ -174,6 +179,7 @@ def compute_downstream(ground_truth_data, representation_function, random_state,
     dict with keys "{n}_{key}" for n in num_train (see the module docstring).
   """
   sizes = [validation.positive_int(n, "num_train") for n in np.atleast_1d(num_train).tolist()]
+  boosted_trees.check_estimator(estimator)
   data = []
   for size in sizes:
     train = utils.generate_batch_factor_code(ground_truth_data, representation_function, size,
@@ -186,7 +192,7 @@ def compute_downstream(ground_truth_data, representation_function, random_state,
   for size, (codes_train, factors_train), (codes_test, factors_test) in data:
     size_scores = downstream_from_arrays(codes_train, factors_train, codes_test, factors_test,
                                          predictor=predictor, n_jobs=n_jobs, seed=seed,
-                                         multiclass=multiclass)
+                                         multiclass=multiclass, estimator=estimator)
     scores.update({f"{size}_{key}": value for key, value in size_scores.items()})
   return scores
 
@@ -208,11 +214,23 @@ def compute_downstream_logistic_regression(ground_truth_data, representation_fun
 @gin.configurable("downstream_boosted_trees", denylist=_WRAPPER_DENYLIST)
 def compute_downstream_boosted_trees(ground_truth_data, representation_function, random_state,
                                      num_train=(10, 100, 1000, 10000), num_test=5000,
-                                     batch_size=16, n_jobs=None):
-  """Downstream accuracies with the reference's default gradient boosting classifier."""
+                                     batch_size=16, n_jobs=None, estimator="reference"):
+  """Downstream accuracies with the reference's default gradient boosting classifier, or with
+  the histogram estimator (`estimator = "histogram"`, not the reference's numbers)."""
   return compute_downstream(ground_truth_data, representation_function, random_state,
                             "gradient_boosting_classifier", num_train=num_train,
-                            num_test=num_test, batch_size=batch_size, n_jobs=n_jobs)
+                            num_test=num_test, batch_size=batch_size, n_jobs=n_jobs,
+                            estimator=estimator)
+
+
+def check_train_test(codes_train, factors_train, codes_test, factors_test):
+  """The four arrays checked (`utils.check_codes_factors`) and matched to each other."""
+  codes_train, factors_train = utils.check_codes_factors(codes_train, factors_train,
+                                                         "codes_train", "factors_train")
+  codes_test, factors_test = utils.check_codes_factors(codes_test, factors_test, "codes_test",
+                                                       "factors_test")
+  check_matching_test_set(codes_train, factors_train, codes_test, factors_test)
+  return codes_train, factors_train, codes_test, factors_test
 
 
 def check_matching_test_set(codes_train, factors_train, codes_test, factors_test):

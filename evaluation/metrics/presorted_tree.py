@@ -16,18 +16,50 @@ step by step: the same xorshift draws for the feature order, the same bookkeepin
 features, the same forward-or-backward running sums, the same in-place partition of the samples.
 
 A sort's output is unique when the sorted values have no ties, so for such features the presorted
-order *is* what the introsort would produce. Inside exact ties (float32 codes of 10,000 points
-hold a few pairs per code) the order depends on the introsort's path, but it rarely matters: a
-pair of tied targets added in either order usually rounds the same, which the scan checks
-pair by pair. Only when it does not, when three or more values tie, or when the node is split
-after sorting by a code with ties last (the order then carries on into the children), are the
+order *is* what the introsort would produce. Ties are of two kinds. Most come from repeated
+points: DCI and the downstream task draw their points from a finite factor grid, so a few
+percent of them repeat (10,000 draws from dSprites: ~60 repeated factor combinations, and at
+32x32 pixels ~180 more pairs of combinations render the same image), and a repeated point ties
+with its copy in *every* code. Two points with the same codes (bit for bit) and the same target
+are interchangeable: whatever order the introsort leaves them in, every sum, split and partition
+sees the same sequence of values, so such ties are ignored (`presort` numbers the distinct
+rows once per fit). The other ties, between points that differ somewhere, are handled as
+follows. Their order depends on the introsort's path, but it rarely matters: a pair of tied
+targets added in either order usually rounds the same, which the scan checks pair by pair. Only
+when it does not, when three or more such values tie, or when the node is split after sorting
+by a code with such ties last (the order then carries on into the children), are the
 introsorts since the last known order replayed for that node.
 
 Supported: dense float32 inputs without NaN, unit sample weights, `max_depth` set, the other
 tree settings at their defaults -- what `GradientBoostingClassifier()` uses. `is_exact()` checks
 the builder against scikit-learn on small problems with ties and constant features once per
 process; callers fall back to scikit-learn when it fails (another scikit-learn version).
+
+Rows repeated with *different* targets are the exception to the savings: they tie in every
+code, so every node holding them needs its introsorts replayed, which costs as much as
+scikit-learn's own sorting. `fit_regression_tree` therefore hands a tree with more than
+`MAX_MIXED_REPEATS` such rows to scikit-learn's builder (same tree, its speed); on codes of
+trained models that is most trees of the factors with many values (docs/BENCHMARKS.md,
+"Boosted trees on codes of trained models", measures how many and what it costs).
+
+Upgrading scikit-learn. The pin is `scikit-learn>=1.9,<1.10` in setup.py's install_requires.
+The replay follows scikit-learn 1.9's `sklearn/tree/_splitter.pyx` (BestSplitter, feature
+draws), `_partitioner.pyx` (introsort, `partition_samples_final`), `_criterion.pyx` (MSE's
+running sums), `_tree.pyx` (depth-first builder) and `_utils.pyx` (`rand_int`), and
+boosted_trees.py overrides the private `GradientBoostingClassifier._fit_stage` and calls
+`sklearn.ensemble._gb._update_terminal_regions`. On any other version nothing breaks silently:
+`is_exact()` (and `boosted_trees.presorted_boosting_is_exact()`, which also compares whole
+boosted models) grows the `check_problems()` trees both ways and compares them node by node;
+if anything differs or a private name moved, the reference estimator fits plain scikit-learn
+models (the reference's numbers, without the speed-up). To move to a new version: diff those
+files between the versions and port the changes here; widen the pin; then check that
+`is_exact()` is True, that tests/test_presorted_tree.py and tests/test_metric_dci.py pass
+(trees and whole DCI models against the plain loop, repeated points included), and that
+`benchmarks/metrics_speed.py --boosted_trees` runs through (it exits when the reference
+estimator's numbers differ from the plain loop's on codes of trained models).
 """
+import collections
+
 import numba
 import numpy as np
 from sklearn import tree as sk_tree
@@ -198,19 +230,31 @@ def _add_run(total, y, idx, val, first, stop, step, check_ties):
   """total + (step 1) or - (step -1) y[idx[q]] for q from `first` towards `stop`, one at a time
   as scikit-learn's Criterion.update does -> (total, number of terms).
 
-  With check_ties, idx's order inside runs of equal `val` may differ from scikit-learn's: a pair
-  of equal values must round the same in both orders, else the number of terms is -1 (the
-  caller needs the true order); three or more equal values always give -1.
+  With check_ties, idx's order inside runs of equal `val` may differ from scikit-learn's. A run
+  whose targets are all equal adds the same numbers in any order; a pair of different targets
+  must round the same in both orders, else the number of terms is -1 (the caller needs the true
+  order); so does a run of three or more with different targets.
   """
   sign = 1.0 if step > 0 else -1.0
   terms = 0
   q = first
   while q != stop:
     if check_ties and q + step != stop and val[q + step] == val[q]:
-      if q + 2 * step != stop and val[q + 2 * step] == val[q]:
+      last = q + step
+      same_targets = y[idx[last]] == y[idx[q]]
+      while last + step != stop and val[last + step] == val[q]:
+        last += step
+        same_targets = same_targets and y[idx[last]] == y[idx[q]]
+      if same_targets:
+        while q != last + step:
+          total += sign * y[idx[q]]
+          terms += 1
+          q += step
+        continue
+      if last != q + step:
         return total, -1
       a = sign * y[idx[q]]
-      b = sign * y[idx[q + step]]
+      b = sign * y[idx[last]]
       one_way = (total + a) + b
       if one_way != (total + b) + a:
         return total, -1
@@ -270,7 +314,7 @@ def _best_split_of_feature(idx, val, y, start, end, sum_total, weighted_n_node, 
 
 
 @_jit
-def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
+def _build(x, y, presorted_indices, presorted_values, row_ids, seed, max_depth):
   """Grows one tree exactly like scikit-learn's depth-first builder and best splitter.
 
   Args:
@@ -278,6 +322,7 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
     y: float64 `[n]` targets (unit sample weights).
     presorted_indices: int64 `[d, n]`, row f = argsort of x[:, f] (any order within ties).
     presorted_values: float32 `[d, n]`, row f = x[presorted_indices[f], f].
+    row_ids: int64 `[n]`, equal for points whose rows of x are equal bit for bit.
     seed: the splitter's xorshift state (the draw from the tree's RandomState).
     max_depth: >= 0.
 
@@ -379,11 +424,16 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
         f_j += n_found_constants
         f = features[f_j]
 
+        # Ties between interchangeable points (same codes, same target) leave nothing to the
+        # introsort's path; only the others make the order inside a tie unknown.
         has_ties = False
         for p in range(start + 1, end):
           if sorted_val[f, p] == sorted_val[f, p - 1]:
-            has_ties = True
-            break
+            a = sorted_idx[f, p]
+            b = sorted_idx[f, p - 1]
+            if row_ids[a] != row_ids[b] or y[a] != y[b]:
+              has_ties = True
+              break
         if has_ties:
           # scikit-learn's order inside the ties is not known yet; it is only worked out (by
           # replaying the introsorts since the last known order) if a sum depends on it.
@@ -516,12 +566,34 @@ def _build(x, y, presorted_indices, presorted_values, seed, max_depth):
           missing_left, value, node_count, depth_seen)
 
 
+Presorted = collections.namedtuple("Presorted", ["indices", "values", "row_ids", "repeated"])
+
+
 def presort(x):
-  """(indices int64 `[d, n]`, values float32 `[d, n]`): each column of float32 `x` sorted."""
-  x = np.asarray(x, dtype=np.float32)
+  """`Presorted(indices, values, row_ids, repeated)` of float32 `x [n, d]`, once per fit.
+
+  indices int64 `[d, n]` and values float32 `[d, n]`: each column sorted (stable); row_ids
+  int64 `[n]`: the number of each point's row among the distinct rows of x, bit for bit;
+  repeated: the points whose row occurs more than once, grouped by row.
+  """
+  x = np.ascontiguousarray(x, dtype=np.float32)
   indices = np.argsort(x, axis=0, kind="stable").T.copy()
   values = np.take_along_axis(x, indices.T, axis=0).T.copy()
-  return indices.astype(np.int64, copy=False), values
+  # The bits, not the values: a row holding -0.0 where another holds 0.0 is not the same row.
+  row_ids = np.unique(x.view(np.int32), axis=0, return_inverse=True)[1].reshape(-1)
+  row_ids = row_ids.astype(np.int64, copy=False)
+  by_row = np.argsort(row_ids, kind="stable")
+  repeated = by_row[np.bincount(row_ids)[row_ids[by_row]] > 1]
+  return Presorted(indices.astype(np.int64, copy=False), values, row_ids, repeated)
+
+
+def mixed_repeats(presorted, y):
+  """How many rows of x occur more than once with different targets `y [n]`."""
+  members = presorted.repeated
+  rows = presorted.row_ids[members]
+  targets = np.asarray(y)[members]
+  differ = (rows[1:] == rows[:-1]) & (targets[1:] != targets[:-1])
+  return len(np.unique(rows[1:][differ]))
 
 
 def _as_sklearn_tree(n_features, arrays):
@@ -547,6 +619,45 @@ def draw_seed(random_state):
   return int(random_state.randint(0, RAND_R_MAX))
 
 
+class _DrawnSeed(np.random.RandomState):
+  """A RandomState whose one draw (`draw_seed`) is a seed drawn before, so that scikit-learn's
+  own builder grows the tree of that seed."""
+
+  def __init__(self, seed):
+    super().__init__(0)
+    self._seed = seed
+
+  def randint(self, low, high=None, size=None, dtype=int):
+    if (low, high, size) != (0, RAND_R_MAX, None):
+      raise TypeError(f"_DrawnSeed: unexpected draw randint({low}, {high}, size={size})")
+    return self._seed
+
+
+def sklearn_regression_tree(x, y, seed, max_depth=3, random_state=None):
+  """`build_regression_tree`'s tree, grown by scikit-learn's own builder."""
+  regressor = sk_tree.DecisionTreeRegressor(criterion="squared_error", max_depth=max_depth,
+                                            random_state=_DrawnSeed(seed))
+  regressor.fit(x, y, sample_weight=np.ones(len(y)), check_input=False)
+  regressor.random_state = random_state
+  return regressor
+
+
+# A row of x that occurs with different targets (distinct factor values rendered as the same
+# image, e.g. a square turned by 90 degrees) ties in every code, and the order of its copies is
+# only known by replaying the introsorts of every node that holds them. With more rows like
+# that, scikit-learn's own builder is the faster one: 4 ms per tree with none, 14 ms with one
+# or two, 19 to 21 ms from three on, against 18 ms for scikit-learn (10,000 codes of a trained
+# beta-VAE, depth 3).
+MAX_MIXED_REPEATS = 2
+
+
+def fit_regression_tree(x, y, presorted, seed, max_depth=3, random_state=None):
+  """`build_regression_tree`, or scikit-learn's own builder where that is faster: one tree."""
+  if mixed_repeats(presorted, y) > MAX_MIXED_REPEATS:
+    return sklearn_regression_tree(x, y, seed, max_depth, random_state)
+  return build_regression_tree(x, y, presorted, seed, max_depth, random_state)
+
+
 def build_regression_tree(x, y, presorted, seed, max_depth=3, random_state=None):
   """A fitted `DecisionTreeRegressor(max_depth=max_depth, random_state=random_state)`.
 
@@ -561,8 +672,8 @@ def build_regression_tree(x, y, presorted, seed, max_depth=3, random_state=None)
     max_depth: int.
     random_state: only stored as the regressor's parameter, as scikit-learn does.
   """
-  arrays = _build(x, np.ascontiguousarray(y, dtype=np.float64), presorted[0], presorted[1],
-                  seed, int(max_depth))
+  arrays = _build(x, np.ascontiguousarray(y, dtype=np.float64), presorted.indices,
+                  presorted.values, presorted.row_ids, seed, int(max_depth))
   regressor = sk_tree.DecisionTreeRegressor(criterion="squared_error", max_depth=max_depth,
                                             random_state=random_state)
   regressor.n_features_in_ = x.shape[1]
@@ -587,8 +698,8 @@ _exact = None
 def is_exact():
   """True when this builder reproduces scikit-learn's trees here (checked once per process).
 
-  The check problems have continuous codes with float32 ties, a constant code, a code with few
-  values and a node that becomes pure, so every path of the builder runs.
+  The check problems have continuous codes with float32 ties, repeated points, a constant code,
+  a code with few values and a node that becomes pure, so every path of the builder runs.
   """
   global _exact
   if _exact is None:
@@ -607,6 +718,14 @@ def check_problems():
   problems.append((continuous, rng.normal(size=600), 3))
   problems.append((continuous, (continuous[:, 4] > 1).astype(np.float64), 4))  # pure nodes
   problems.append((rng.randint(3, size=(50, 3)).astype(np.float32), rng.normal(size=50), 5))
+  # Repeated points, as drawn from a factor grid: copies with their original's target (ties to
+  # ignore), copies with another target, and one point eleven times.
+  repeated = rng.normal(size=(300, 4)).astype(np.float32)
+  repeated[200:260] = repeated[:60]
+  repeated[260:270] = repeated[0]
+  target = rng.normal(size=300)
+  target[200:230] = target[:30]
+  problems.append((repeated, target, 4))
   problems.append((rng.normal(size=(7, 2)).astype(np.float32), rng.normal(size=7), 3))
   return problems
 
@@ -617,9 +736,9 @@ def _check_against_sklearn():
       expected = sk_tree.DecisionTreeRegressor(
           criterion="squared_error", max_depth=max_depth, random_state=index).fit(
               x, y, sample_weight=np.ones(len(y)))
-      actual = build_regression_tree(x, y, presort(x), draw_seed(np.random.RandomState(index)),
-                                     max_depth)
-      if not trees_equal(expected, actual):
+      seed = draw_seed(np.random.RandomState(index))
+      if not (trees_equal(expected, build_regression_tree(x, y, presort(x), seed, max_depth))
+              and trees_equal(expected, sklearn_regression_tree(x, y, seed, max_depth))):
         return False
   except (AttributeError, TypeError, ValueError, KeyError):
     return False
