@@ -4,6 +4,9 @@ results.json is flat: `<metric>.<key>` for every number a metric returns,
 `<metric>.elapsed_seconds`, `settings.<metric>.<parameter>` for the settings it ran with, and
 a few fields saying what was evaluated. It is written atomically: a crash or a bad metric leaves
 no results.json behind.
+
+UDR ranks several models of one data set against each other (`evaluate_udr`, `run_udr`, the
+library behind `zoo-evaluate --udr`) and writes udr_results.json the same way.
 """
 import inspect
 import math
@@ -15,15 +18,18 @@ import numpy as np
 
 from evaluation import metrics as metric_registry
 from evaluation import trained_model
+from evaluation.metrics import udr
 from zoo import cli
 from zoo import io_utils
 from zoo import validation
 
 # Metrics that need the full posterior (mean and covariance), not only codes.
 POSTERIOR_METRICS = ("mi_measures",)
+# Metrics that need the decoder: they get observations -> decoded means of their codes.
+RECONSTRUCTION_METRICS = ("reconstruction",)
 # Arguments of a metric wrapper that are data, not settings.
 _NOT_SETTINGS = ("ground_truth_data", "representation_function", "posterior_function",
-                 "random_state")
+                 "reconstruction_function", "random_state")
 
 
 def parse_metric_names(text):
@@ -103,6 +109,8 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     try:
       if name in POSTERIOR_METRICS:
         scores = fn(data, model.posterior, random_state)
+      elif name in RECONSTRUCTION_METRICS:
+        scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state)
       else:
         scores = fn(data, codes_fn, random_state)
     except ValueError as e:
@@ -167,3 +175,131 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, 
   register_metric_settings(names)
   cli.parse_gin(list(gin_files), list(gin_bindings))
   return evaluate(model, output_dir, names, seed=seed, codes=codes, log_fn=log_fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# UDR: several models at once.
+# ---------------------------------------------------------------------------------------------
+
+UDR_RESULTS = "udr_results.json"
+# Points drawn from every model's data set to check that they are one data set.
+_DATASET_PROBE_POINTS = 8
+
+
+def _describe_dataset(data):
+  return (f"{data.name!r} (factors {tuple(data.factors_num_values)}, observations "
+          f"{tuple(data.observation_shape)})")
+
+
+def check_same_dataset(models, names, label=""):
+  """ValueError unless every model's data set is the first one's: the same name, factors and
+  observation shape, and the same points for the same seed (which settings cannot fake).
+  Errors name the models as `label + name`."""
+  first = models[0].ground_truth_data
+  first_probe = first.sample(_DATASET_PROBE_POINTS, np.random.RandomState(0))
+  for model, name in zip(models[1:], names[1:]):
+    data = model.ground_truth_data
+    same = (data.name == first.name
+            and tuple(data.factors_num_values) == tuple(first.factors_num_values)
+            and tuple(data.observation_shape) == tuple(first.observation_shape))
+    if not same:
+      raise ValueError(f"{label}{name}: trained on data set {_describe_dataset(data)}, "
+                       f"expected {_describe_dataset(first)} like {names[0]}; UDR compares "
+                       "models of one data set")
+    probe = data.sample(_DATASET_PROBE_POINTS, np.random.RandomState(0))
+    if not all(np.array_equal(a, b) for a, b in zip(probe, first_probe)):
+      raise ValueError(f"{label}{name}: trained on data set {data.name!r} with other settings "
+                       f"than {names[0]} (the same seed draws other points); UDR compares "
+                       "models of one data set")
+
+
+def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label=""):
+  """UDR of `models` (their data set and latent size must agree); writes udr_results.json.
+
+  Args:
+    models: at least two `evaluation.trained_model.TrainedModel`s.
+    output_dir: created if missing.
+    names: how the results name each model (default: their descriptions).
+    seed: the RandomState seed of the observations.
+    log_fn: where the progress lines and the table go.
+    label: what error messages put before a model's name (`--saved_model `).
+
+  Returns:
+    The results dict: `models`, `evaluated`, `dataset`, `seed`, `scores` ({name: UDR score}),
+    `udr.<key>` for every key of `udr.compute_udr` (lists in the order of `models`),
+    `udr.elapsed_seconds` and `settings.udr.<parameter>`.
+  """
+  validation.seed(seed, "seed")
+  io_utils.check_writable_directory(output_dir, "--output_dir")
+  models = list(models)
+  names = [m.description for m in models] if names is None else [str(n) for n in names]
+  if len(models) < 2:
+    raise ValueError(f"models: expected at least 2 models to compare, got {len(models)}")
+  if len(names) != len(models) or len(set(names)) != len(names):
+    raise ValueError(f"names: expected {len(models)} distinct names, one per model, got {names}")
+  check_same_dataset(models, names, label)
+  for model, name in zip(models[1:], names[1:]):
+    if model.latent_dim != models[0].latent_dim:
+      raise ValueError(f"{label}{name}: latent_dim {model.latent_dim}, expected {models[0].latent_dim} "
+                       f"like {names[0]}; UDR relates latents of equal-sized representations")
+  data = models[0].ground_truth_data
+  log_fn(f"[zoo-evaluate] udr of {len(models)} models ...")
+  start = time.time()
+  try:
+    scores = udr.compute_udr(data, [m.posterior for m in models], np.random.RandomState(seed))
+  except ValueError as e:
+    raise ValueError(_with_setting_name("udr", udr.compute_udr, e)) from e
+  elapsed = time.time() - start
+  results = {"models": names, "evaluated": [m.description for m in models],
+             "dataset": data.name, "seed": seed,
+             "scores": {n: _json_number(s) for n, s in zip(names, scores["model_scores"])}}
+  for key, value in scores.items():
+    results[f"udr.{key}"] = value
+  results["udr.model_scores"] = [_json_number(s) for s in scores["model_scores"]]
+  results["udr.elapsed_seconds"] = elapsed
+  for key, value in metric_settings("udr", udr.compute_udr).items():
+    results[f"settings.udr.{key}"] = value
+  os.makedirs(output_dir, exist_ok=True)
+  io_utils.write_json_atomically(os.path.join(output_dir, UDR_RESULTS), results)
+  log_fn(f"[zoo-evaluate] udr done in {elapsed:.1f} s")
+  width = max(len(n) for n in names)
+  lines = [f"{'model':<{width}}  udr     active latents"]
+  for name, score, active in zip(names, results["udr.model_scores"],
+                                 scores["num_active_latents"]):
+    shown = "nan" if score is None else f"{score:.4f}"
+    lines.append(f"{name:<{width}}  {shown:<6}  {active}")
+  log_fn("\n".join(lines))
+  return results
+
+
+def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log_fn=print):
+  """What `zoo-evaluate --udr` does: load every export, apply the settings, UDR, write.
+
+  Each export is loaded with a fresh gin configuration (its own), then `gin_files` and
+  `gin_bindings` with the `udr.*` settings are parsed.
+
+  Returns:
+    The results dict written to output_dir/udr_results.json (see `evaluate_udr`).
+  """
+  saved_models = list(saved_models)
+  if len(saved_models) < 2:
+    raise ValueError(f"--udr: expected at least 2 --saved_model exports to compare, got "
+                     f"{len(saved_models)}")
+  seen = {}
+  for path in saved_models:
+    key = os.path.realpath(path)
+    if key in seen:
+      raise ValueError(f"--saved_model {path}: given twice (as {seen[key]} before); UDR "
+                       "compares distinct models")
+    seen[key] = path
+  validation.seed(seed, "--seed")
+  io_utils.check_writable_directory(output_dir, "--output_dir")
+  models = []
+  for path in saved_models:
+    gin.clear_config()  # each export's data set is built from its own configuration alone
+    models.append(trained_model.from_export(path))
+  gin.clear_config()
+  register_metric_settings(())  # settings files may name any metric (a study's do)
+  cli.parse_gin(list(gin_files), list(gin_bindings))
+  return evaluate_udr(models, output_dir, names=saved_models, seed=seed, log_fn=log_fn,
+                      label="--saved_model ")

@@ -194,5 +194,85 @@ class EvaluateSavedModelTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(), "never")))
 
 
+
+class EvaluateUdrBinaryTest(tf.test.TestCase):
+  """zoo-evaluate --udr on two copies of one export: the library's numbers, one line errors."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp(prefix="test_evaluate_udr_")
+    model_dir = os.path.join(cls.root, "run")
+    gin.clear_config()
+    cli.parse_gin([], TRAIN_BINDINGS)
+    training.train(model_dir, log_fn=lambda line: None)
+    gin.clear_config()
+    cls.exports = [os.path.join(cls.root, name) for name in ("export_a", "export_b")]
+    cls.export_run = run_binary("export.export_main", f"--model_dir={model_dir}",
+                                f"--export_dir={cls.exports[0]}")
+    shutil.copytree(cls.exports[0], cls.exports[1])
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def tearDown(self):
+    gin.clear_config()
+    super().tearDown()
+
+  def test_udr_binary_equals_the_library(self):
+    self.assertEqual(self.export_run.returncode, 0, self.export_run.stderr[-3000:])
+    output_dir = os.path.join(self.get_temp_dir(), "udr")
+    # A threshold below every latent's KL (20 training steps leave them near the prior), so
+    # that the latents are compared and not filtered away.
+    bindings = ["udr.num_data_points = 200", "udr.kl_filter_threshold = 0.0",
+                "udr.correlation_matrix = 'spearman'"]
+    result = run_binary("evaluation.evaluate_main", "--udr",
+                        *[f"--saved_model={e}" for e in self.exports],
+                        f"--output_dir={output_dir}", *[f"--gin_bindings={b}" for b in bindings])
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn(f"UDR results in {output_dir}/udr_results.json", result.stdout)
+    with open(os.path.join(output_dir, "udr_results.json")) as f:
+      from_binary = json.load(f)
+    self.assertEqual(from_binary["models"], self.exports)
+    self.assertEqual(from_binary["dataset"], "linear_gaussian")
+    self.assertEqual(from_binary["settings.udr.num_data_points"], 200)
+    in_process = evaluate.run_udr(os.path.join(self.get_temp_dir(), "library"), self.exports,
+                                  gin_bindings=bindings, log_fn=lambda line: None)
+    for key in ("udr.model_scores", "udr.num_active_latents", "udr.kl_divergence"):
+      with self.subTest(key):
+        self.assertAllClose(from_binary[key], in_process[key], rtol=1e-6, atol=1e-9)
+    # Two copies of one model: identical codes, the same score for both.
+    scores = from_binary["udr.model_scores"]
+    self.assertEqual(scores[0], scores[1])
+    self.assertEqual(from_binary["scores"], dict(zip(self.exports, scores)))
+    # Each latent's rank correlation with its twin is 1, so the score is above that of a
+    # matrix whose rows spread evenly over the 3 latents (1/3).
+    self.assertGreater(scores[0], 0.4)
+
+  def test_udr_flag_errors(self):
+    output = f"--output_dir={os.path.join(self.get_temp_dir(), 'never')}"
+    cases = {
+        "one export": (["--udr", f"--saved_model={self.exports[0]}", output],
+                       "--udr: expected at least 2 --saved_model exports to compare, got 1"),
+        "model_dir": (["--udr", f"--model_dir={self.root}", output],
+                      "--udr compares exports"),
+        "metrics": (["--udr", *[f"--saved_model={e}" for e in self.exports], output,
+                     "--metrics=mig"], "--metrics does not apply to --udr"),
+        "two exports without --udr": ([*[f"--saved_model={e}" for e in self.exports], output],
+                                      "--saved_model given 2 times; several models are "
+                                      "compared only with --udr"),
+    }
+    for what, (flags, message) in cases.items():
+      with self.subTest(what):
+        result = run_binary("evaluation.evaluate_main", *flags)
+        self.assertEqual(result.returncode, 1, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, result.stderr[-2000:])
+        self.assertTrue(lines[0].startswith(f"zoo-evaluate: error: {message}"), lines[0])
+    self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(), "never")))
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -11,7 +11,12 @@ from evaluation.metrics import unsupervised
 _EXPECTED_NAMES = {
     "beta_vae", "factor_vae", "mig", "dci", "sap", "modularity_explicitness", "irs",
     "unsupervised", "downstream_logistic_regression", "downstream_boosted_trees", "mi_measures",
+    "fairness", "strong_downstream", "reduced_downstream", "unified_scores",
+    "reconstruction",
 }
+# The second argument of the wrappers that take something else than codes.
+_SECOND_ARGUMENT = {"mi_measures": "posterior_function",
+                    "reconstruction": "reconstruction_function"}
 
 
 class _FactorGrid:
@@ -35,7 +40,7 @@ class RegistryTest(tf.test.TestCase):
       self.assertTrue(callable(fn), msg=name)
       self.assertTrue(fn.__name__.startswith("compute_"), msg=name)
       params = list(inspect.signature(inspect.unwrap(fn)).parameters)
-      second = "posterior_function" if name == "mi_measures" else "representation_function"
+      second = _SECOND_ARGUMENT.get(name, "representation_function")
       self.assertEqual(params[:3], ["ground_truth_data", second, "random_state"], msg=name)
 
   def test_unknown_name_raises_value_error_listing_the_names(self):

@@ -1,7 +1,8 @@
 """The metric registry: metric name -> `compute_<metric>` wrapper.
 
 Every wrapper is called as `fn(ground_truth_data, representation_function, random_state)`
-(`mi_measures` takes a posterior function in the second place) and returns a dict of floats.
+(`mi_measures` takes a posterior function in the second place, `reconstruction` a function of
+observations to their reconstructions) and returns a dict of floats.
 Modules are imported when a metric is first looked up, so one missing or broken metric module
 (or its heavy imports) does not stop the others from loading.
 
@@ -26,7 +27,13 @@ _LOCATIONS = {
                                        "compute_downstream_logistic_regression"),
     "downstream_boosted_trees": ("evaluation.metrics.downstream",
                                  "compute_downstream_boosted_trees"),
+    "fairness": ("evaluation.metrics.fairness", "compute_fairness"),
+    "strong_downstream": ("evaluation.metrics.strong_downstream", "compute_strong_downstream"),
+    "reduced_downstream": ("evaluation.metrics.reduced_downstream",
+                           "compute_reduced_downstream"),
+    "unified_scores": ("evaluation.metrics.unified_scores", "compute_unified_scores"),
     "mi_measures": ("evaluation.mi_measures", "compute_mi_measures"),
+    "reconstruction": ("evaluation.metrics.reconstruction", "compute_reconstruction"),
 }
 
 
