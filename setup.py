@@ -35,7 +35,11 @@ setuptools.setup(
         "matplotlib>=3.8,<4",
         "pandas>=2.2,<3",
     ],
-    extras_require={"test": ["pytest>=8,<10"]},
+    extras_require={
+        "test": ["pytest>=8,<10"],
+        # zoo-study --executor=ray (zoo/study/ray_executor.py); make test installs it.
+        "ray": ["ray>=2.40,<3"],
+    },
     entry_points={
         "console_scripts": [
             "zoo-train=zoo.train_main:run",

@@ -8,20 +8,34 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import unittest
 from unittest import mock
 
 import numpy as np
 from scipy import stats
 import tensorflow as tf
 
+# Read when Ray is imported: the Ray instance the tests start listens on the loopback interface
+# only (zoo.study.main.RAY_LOOPBACK_ENVIRONMENT does the same for zoo-study's own instance).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+try:
+  import ray
+  from zoo.study import ray_executor
+except ImportError:  # the optional extra: pip install '.[ray]' (make test installs it)
+  ray = ray_executor = None
+
+from zoo import checkpoints
+from zoo import io_utils
+from zoo import training
 from zoo.study import in_process
 from zoo.study import report
 from zoo.study import run_dirs
 from zoo.study import runner
 from zoo.study import spec
 from zoo.study import stages
-from processes import child_processes, is_running, kill_if_running, make_read_only
+from processes import child_processes, is_running, kill_if_running, make_read_only, process_status
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,6 +69,18 @@ study.evaluation_bindings = [
 """
 TINY_RUNS = ["beta_vae-factorized-mlp-seed0", "beta_vae-correlated_noise_0.5-mlp-seed0",
              "beta_vae-factorized-mlp-seed1", "beta_vae-correlated_noise_0.5-mlp-seed1"]
+# 2 betas x 2 posteriors x 2 encoders, one seed; the reconstruction error as well.
+SWEEP_STUDY = (TINY_STUDY.replace('study.name = "tiny"', 'study.name = "tiny_sweep"')
+               .replace('study.encoders = ["mlp"]', 'study.encoders = ["mlp", "mlp_split"]')
+               .replace("study.seeds = [0, 1]", "study.seeds = [0]")
+               .replace('study.metrics = "mig,mi_measures"',
+                        'study.metrics = "mig,mi_measures,reconstruction"')
+               .replace('"mig.num_train = 500",',
+                        '"mig.num_train = 500", "reconstruction.num_points = 300",')
+               + 'study.model_sweeps = {"beta_vae": {"beta_vae.beta": [1, 4]}}\n')
+SWEEP_RUNS = [f"beta_vae-{posterior}-{encoder}-beta_{beta}-seed0" for beta in (1, 4)
+              for posterior in ("factorized", "correlated_noise_0.5")
+              for encoder in ("mlp", "mlp_split")]
 
 
 def write_file(directory, name, text):
@@ -164,9 +190,11 @@ class StudyRunTest(tf.test.TestCase):
     with open(os.path.join(self.output, "statistics.json")) as f:
       saved = json.load(f)
     self.assertEqual(saved["runs"], 4)
+    # The final training losses are main metrics too (from each run's train_results.json).
     self.assertEqual(saved["metrics"], ["mig.discrete_mig", "mi_measures.violation",
                                         "mi_measures.conditional_tc",
-                                        "mi_measures.aggregate_tc"])
+                                        "mi_measures.aggregate_tc",
+                                        "train.loss.reconstruction", "train.loss.elbo"])
     # Computed from the CSV: the same as scipy on the CSV's columns.
     expected = stats.spearmanr([r["rho"] for r in rows], [r["mig.discrete_mig"] for r in rows])
     self.assertAllClose(saved["spearman"]["mig.discrete_mig"]["all"]["spearman_rho"],
@@ -251,6 +279,337 @@ class StudyRunTest(tf.test.TestCase):
     self.assertLen(report.read_results_csv(os.path.join(output, "results.csv")), 4)
 
 
+class SweepStudyTest(tf.test.TestCase):
+  """A study sweeping beta_vae.beta (2 x 2 x 2 runs) run in process, and its report."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp(prefix="sweep_test_")
+    cls.study_file = write_file(cls.root, "sweep.gin", SWEEP_STUDY)
+    cls.output = os.path.join(cls.root, "out")
+    cls.runs = spec.expand_runs(spec.load_study(cls.study_file))
+    cls.outcome = runner.run_study(cls.runs, cls.output, run_in_process=in_process.run_stages,
+                                   log_fn=lambda line: None)
+    cls.statistics = report.write_report(cls.output, expected_runs=SWEEP_RUNS,
+                                         log_fn=lambda line: None)
+    cls.rows = report.read_results_csv(os.path.join(cls.output, "results.csv"))
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def column(self, name, rows=None):
+    return [row[name] for row in (self.rows if rows is None else rows)]
+
+  def test_runs_are_named_by_their_swept_value_and_train_with_it(self):
+    self.assertEqual([run.name for run in self.runs], SWEEP_RUNS)
+    self.assertEqual(sorted(self.outcome.finished), sorted(SWEEP_RUNS))
+    self.assertEqual(self.outcome.failed, {})
+    for run in self.runs:
+      beta = 4 if "beta_4" in run.name else 1
+      self.assertEqual(run.sweep, (("beta_vae.beta", beta),))
+      self.assertEqual(run.sweep_axes, (("beta_vae.beta", (1, 4)),))
+      self.assertIn(f"beta_vae.beta = {beta}", run.train_gin_bindings)
+      with open(os.path.join(self.output, "runs", run.name, "model", "operative_config.gin")) as f:
+        self.assertIn(f"beta_vae.beta = {beta}\n", f.read())
+      self.assertEqual(run_dirs.read_done(self.output, run.name)["config"]["sweep"],
+                       {"beta_vae.beta": beta})
+
+  def test_results_csv_has_a_column_per_swept_binding_and_the_reconstruction(self):
+    with open(os.path.join(self.output, "results.csv"), newline="") as f:
+      header = next(csv.reader(f))
+    self.assertEqual(header[:8], list(report.CONFIG_COLUMNS) + ["sweep.beta_vae.beta"])
+    self.assertEqual(sorted(self.column("run")), sorted(SWEEP_RUNS))
+    for row in self.rows:
+      self.assertEqual(row["sweep.beta_vae.beta"], "4" if "beta_4" in row["run"] else "1")
+      with open(os.path.join(self.output, "runs", row["run"], "model",
+                             "train_results.json")) as f:
+        train_results = json.load(f)
+      for term in ("reconstruction", "elbo", "kl"):
+        self.assertEqual(row[f"train.loss.{term}"], train_results[f"loss.{term}"])
+      # The ELBO is minus reconstruction and KL, each averaged over the same logged steps.
+      self.assertAllClose(row["train.loss.elbo"],
+                          -(row["train.loss.reconstruction"] + row["train.loss.kl"]), rtol=1e-5)
+      # The training loss is the Gaussian NLL (std 1) of the 8 elements, 1/2 squared error +
+      # 4 log 2 pi: on held-out points (decoding the posterior mean, not a sample) the squared
+      # error is about the training one (3% apart when written; these MLPs barely trained).
+      # Real-valued observations have no cross-entropy.
+      self.assertAllClose(row["reconstruction.squared_error"],
+                          2 * (row["train.loss.reconstruction"] - 4 * math.log(2 * math.pi)),
+                          rtol=0.25)
+      self.assertTrue(math.isnan(row["reconstruction.cross_entropy"]))
+    self.assertIn("reconstruction.squared_error", self.statistics["spearman"])
+    self.assertNotIn("reconstruction.cross_entropy", self.statistics["spearman"])
+
+  def test_statistics_within_each_swept_value_and_pooled(self):
+    spearman = self.statistics["spearman"]["mig.discrete_mig"]
+    self.assertEqual(list(spearman), ["all", "encoder=mlp", "encoder=mlp_split",
+                                      "beta_vae.beta=1", "beta_vae.beta=4"])
+    for beta in ("1", "4"):
+      members = [r for r in self.rows if r["sweep.beta_vae.beta"] == beta]
+      expected = stats.spearmanr(self.column("rho", members),
+                                 self.column("mig.discrete_mig", members)).statistic
+      self.assertEqual(spearman[f"beta_vae.beta={beta}"]["n"], 4)
+      self.assertAllClose(spearman[f"beta_vae.beta={beta}"]["spearman_rho"], expected,
+                          atol=1e-12)
+    # Reconstruction: factorized against correlated noise, shared against split encoder,
+    # pooled and within each beta, as scipy computes them from the CSV.
+    for metric in ("reconstruction.squared_error", "train.loss.reconstruction"):
+      for group, beta in (("all", None), ("beta_vae.beta=4", "4")):
+        members = [r for r in self.rows if beta is None or r["sweep.beta_vae.beta"] == beta]
+        pick = lambda key, value: [r[metric] for r in members if r[key] == value]
+        result = self.statistics["mann_whitney"][metric]["correlated_noise_0.5"][group]
+        direct = stats.mannwhitneyu(pick("posterior", "factorized"),
+                                    pick("posterior", "correlated_noise"),
+                                    alternative="two-sided")
+        self.assertEqual((result["n_a"], result["n_b"]), (len(members) // 2,) * 2)
+        self.assertEqual(result["u"], direct.statistic)
+        self.assertAllClose(result["p_value"], direct.pvalue, rtol=1e-12)
+        pair = "mlp vs mlp_split" + ("" if beta is None else f", {group}")
+        result = self.statistics["encoders"][metric][pair]
+        direct = stats.mannwhitneyu(pick("encoder", "mlp"), pick("encoder", "mlp_split"),
+                                    alternative="two-sided")
+        self.assertEqual(result["u"], direct.statistic)
+    # beta itself against each metric, over all 8 runs and per posterior.
+    sweep = self.statistics["sweeps"]["train.loss.reconstruction"]["beta_vae.beta"]
+    self.assertEqual(list(sweep), ["all", "posterior=factorized",
+                                   "posterior=correlated_noise_0.5"])
+    self.assertAllClose(sweep["all"]["spearman_rho"], stats.spearmanr(
+        [float(b) for b in self.column("sweep.beta_vae.beta")],
+        self.column("train.loss.reconstruction")).statistic, atol=1e-12)
+    self.assertEqual(sorted(self.statistics["mi_vs_metrics_by_sweep"]),
+                     ["beta_vae.beta=1", "beta_vae.beta=4"])
+
+  def test_summary_and_plots_carry_the_swept_values(self):
+    with open(os.path.join(self.output, "summary.md")) as f:
+      summary = f.read()
+    self.assertIn("8 of 8 runs finished.", summary)
+    self.assertIn("| model | beta_vae.beta | posterior | encoder | mig.discrete_mig |", summary)
+    table_rows = [l for l in summary.split("## Mean")[1].split("##")[0].splitlines()
+                  if l.startswith("| beta_vae |")]
+    self.assertEqual([tuple(l.split(" | ")[1:4]) for l in table_rows],
+                     [(beta, posterior, encoder) for beta in ("1", "4")
+                      for posterior in ("factorized", "correlated_noise_0.5")
+                      for encoder in ("mlp", "mlp_split")])
+    self.assertIn("| mig.discrete_mig | beta_vae.beta=4 | 4 |", summary)
+    self.assertIn("| mig.discrete_mig | mlp vs mlp_split, beta_vae.beta=1 | 2 | 2 |", summary)
+    self.assertIn("## Does the metric change with the swept settings?", summary)
+    for name in ("rho_mig_discrete_mig.png", "rho_reconstruction_squared_error.png",
+                 "rho_train_loss_elbo.png", "sweep_beta_vae.beta.png"):
+      self.assertIn(f"plots/{name}", summary)
+      with open(os.path.join(self.output, "plots", name), "rb") as f:
+        self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+  def test_a_changed_sweep_is_refused(self):
+    for sweep in ("[1, 8]", "[1, 4, 16]", "[4]"):
+      with self.subTest(sweep):
+        changed = spec.load_study(
+            self.study_file, [f'study.model_sweeps = {{"beta_vae": {{"beta_vae.beta": {sweep}}}}}'])
+        with self.assertRaisesRegex(ValueError, "(different sweep|swept).*new --output_dir"):
+          runner.run_study(spec.expand_runs(changed), self.output,
+                           run_in_process=in_process.run_stages)
+    unswept = spec.load_study(self.study_file, ["study.model_sweeps = None"])
+    with self.assertRaisesRegex(ValueError, "swept .*beta_vae.beta.*this one sweeps {}"):
+      runner.run_study(spec.expand_runs(unswept), self.output,
+                       run_in_process=in_process.run_stages)
+    # The unchanged study finds everything done.
+    again = runner.run_study(self.runs, self.output, run_in_process=in_process.run_stages,
+                             log_fn=lambda line: None)
+    self.assertEqual((again.finished, sorted(again.skipped)), ([], sorted(SWEEP_RUNS)))
+
+
+# The tiny study with training long enough (about 2 s after its first checkpoint) for a worker
+# to be killed while its run trains.
+RAY_STUDY = (TINY_STUDY.replace('study.name = "tiny"', 'study.name = "tiny_ray"')
+             .replace("training.num_steps = 20", "training.num_steps = 2000")
+             .replace("training.checkpoint_every = 10", "training.checkpoint_every = 100")
+             .replace("training.log_every = 10", "training.log_every = 500"))
+# Columns that differ between any two evaluations (timings).
+_TIMING = "elapsed_seconds"
+
+
+def trainers_by_model_dir():
+  """{model_dir: [pids]} of the zoo-train processes running now (zombies left out).
+
+  A process that a trainer forks carries the trainer's command line until it execs (zoo-train
+  runs `uname -p` once, through Python's platform.processor()); such a child is part of its
+  trainer, not a second one, and is left out.
+  """
+  candidates = {}
+  for entry in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{entry}/cmdline", "rb") as f:
+        argv = f.read().decode(errors="replace").split("\0")
+    except OSError:
+      continue
+    status = process_status(int(entry))
+    if "zoo.train_main" in argv and status and status[0] != "Z":
+      candidates[int(entry)] = (status[1], argv)
+  found = {}
+  for pid, (parent, argv) in candidates.items():
+    if parent in candidates:
+      continue
+    for arg in argv:
+      if arg.startswith("--model_dir="):
+        found.setdefault(arg[len("--model_dir="):], []).append(pid)
+  return found
+
+
+class _WorkerKiller(threading.Thread):
+  """Watches the trainers of a study; kills the Ray worker of one run once it has a checkpoint.
+
+  Records the most trainers ever seen at once on one model_dir.
+  """
+
+  def __init__(self, model_dir):
+    super().__init__(daemon=True)
+    self.model_dir = model_dir
+    self.most_trainers = 0
+    self.crowded = None  # [(pid, (state, parent))] the first time two were seen at once
+    self.killed = None  # (worker pid, trainer pid, newest checkpoint step) once done
+    self.problem = None
+    self.stop = threading.Event()
+
+  def newest_checkpoint(self):
+    directory = checkpoints.checkpoint_dir(self.model_dir)
+    steps = [int(n[len("ckpt-"):-len(".index")]) for n in os.listdir(directory)
+             if n.startswith("ckpt-") and n.endswith(".index")] if os.path.isdir(directory) else []
+    return max(steps, default=None)
+
+  def run(self):
+    while not self.stop.is_set():
+      trainers = trainers_by_model_dir()
+      self.most_trainers = max([self.most_trainers] + [len(p) for p in trainers.values()])
+      if self.crowded is None and self.most_trainers > 1:
+        pids = max(trainers.values(), key=len)
+        self.crowded = [(pid, process_status(pid)) for pid in pids]
+      mine = trainers.get(self.model_dir, [])
+      step = self.newest_checkpoint()
+      status = process_status(mine[0]) if len(mine) == 1 else None
+      if self.killed is None and self.problem is None and status and step is not None:
+        try:
+          with open(f"/proc/{status[1]}/cmdline", "rb") as f:
+            parent = f.read()
+        except OSError:
+          parent = b""
+        if parent.startswith(b"ray::"):
+          os.kill(status[1], 9)
+          self.killed = (status[1], mine[0], step)
+        else:
+          self.problem = f"the trainer's parent is no Ray worker: {parent[:80]!r}"
+      time.sleep(0.02)
+
+
+@unittest.skipIf(ray is None, "Ray is not installed (pip install '.[ray]')")
+class RayExecutorTest(tf.test.TestCase):
+  """The tiny study as Ray tasks on a local Ray instance this test starts (loopback, 2 CPUs),
+  through `zoo-study --executor=ray --ray_address`, with the worker of one run killed while it
+  trains; against the same study run by the local executor."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp(prefix="ray_test_")
+    cls.study_file = write_file(cls.root, "ray.gin", RAY_STUDY)
+    runs = spec.expand_runs(spec.load_study(cls.study_file))
+    cls.local = os.path.join(cls.root, "local")
+    runner.run_study(runs, cls.local, run_in_process=in_process.run_stages,
+                     log_fn=lambda line: None)
+    report.write_report(cls.local, plots=False, log_fn=lambda line: None)
+
+    ray.init(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False,
+             log_to_driver=False, _temp_dir=os.path.join(cls.root, "ray"))
+    cls.address = ray.get_runtime_context().gcs_address
+    cls.output = os.path.join(cls.root, "ray_out")
+    killed_run = TINY_RUNS[0]
+    cls.killer = _WorkerKiller(run_dirs.RunPaths.of(cls.output, killed_run).model_dir)
+    cls.killer.start()
+    try:
+      cls.result = run_binary(f"--study={cls.study_file}", f"--output_dir={cls.output}",
+                              "--executor=ray", f"--ray_address={cls.address}", timeout=400)
+    finally:
+      cls.killer.stop.set()
+      cls.killer.join()
+
+  @classmethod
+  def tearDownClass(cls):
+    ray.shutdown()
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_the_ray_executor_gives_the_local_executors_results_csv(self):
+    self.assertEqual(self.result.returncode, 0, self.result.stderr[-3000:])
+    local = {r["run"]: r for r in report.read_results_csv(os.path.join(self.local,
+                                                                       "results.csv"))}
+    on_ray = {r["run"]: r for r in report.read_results_csv(os.path.join(self.output,
+                                                                        "results.csv"))}
+    self.assertEqual(sorted(on_ray), sorted(TINY_RUNS))
+    self.assertEqual(sorted(on_ray[TINY_RUNS[0]]), sorted(local[TINY_RUNS[0]]))
+    for name, row in local.items():
+      # Every number, the retried run's included (it resumed from its checkpoint and, on a CPU,
+      # ended bit for bit where the uninterrupted run ends), except timings.
+      numbers = lambda r: {k: ("nan" if isinstance(v, float) and math.isnan(v) else v)
+                           for k, v in r.items() if not k.endswith(_TIMING)}
+      self.assertEqual(numbers(on_ray[name]), numbers(row), name)
+
+  def test_a_killed_worker_is_retried_and_its_run_resumes_exactly_once(self):
+    self.assertIsNone(self.killer.problem)
+    self.assertIsNotNone(self.killer.killed, "no worker was killed while its run trained")
+    worker, trainer, step = self.killer.killed
+    self.assertFalse(is_running(trainer), "the killed worker's trainer outlived it")
+    self.assertEqual(self.killer.most_trainers, 1,
+                     f"two trainers ran on one model_dir: {self.killer.crowded}")
+    lines = self.result.stdout.splitlines()
+    for name in TINY_RUNS:
+      self.assertLen([l for l in lines if l.startswith(f"[zoo-study] start  {name} ")], 1)
+      self.assertLen([l for l in lines if l.startswith(f"[zoo-study] finish {name} ")], 1)
+      self.assertTrue(os.path.isfile(run_dirs.RunPaths.of(self.output, name).done_file))
+    retries = [l for l in lines if l.startswith("[zoo-study] retry  ")]
+    self.assertLen(retries, 1, self.result.stdout)
+    self.assertIn(f"retry  {TINY_RUNS[0]}  (attempt 2", retries[0])
+    self.assertIn("4 done, 0 failed, 0 remain", [l for l in lines if "finish" in l][-1])
+    paths = run_dirs.RunPaths.of(self.output, TINY_RUNS[0])
+    with open(paths.log_file("train")) as f:
+      log = f.read()
+    # Two trainers one after the other; the second resumed from a checkpoint at least as new
+    # as the one seen before the kill.
+    self.assertEqual(log.count("zoo.train_main"), 2, log[-3000:])
+    self.assertIn("resuming from", log)
+    self.assertNotIn("another zoo-train", log)
+    with open(os.path.join(paths.model_dir, "train_results.json")) as f:
+      train_results = json.load(f)
+    self.assertGreaterEqual(train_results["start_step"], step)
+    self.assertEqual(train_results["final_step"], 2000)
+    for name in TINY_RUNS[1:]:
+      with open(run_dirs.RunPaths.of(self.output, name).log_file("train")) as f:
+        self.assertEqual(f.read().count("zoo.train_main"), 1)
+
+  def test_finished_runs_are_skipped_and_the_ray_flags_are_checked(self):
+    lines = []
+    outcome = ray_executor.run_study(spec.expand_runs(spec.load_study(self.study_file)),
+                                     self.output, log_fn=lines.append)
+    self.assertEqual((outcome.finished, sorted(outcome.skipped)), ([], sorted(TINY_RUNS)))
+    self.assertEqual(lines, ["[zoo-study] 4 of 4 runs already finished (DONE); skipping them"])
+    cases = {"--jobs=2": "--jobs 2: applies to --executor=local",
+             "--in_process": "--in_process runs the stages in this process",
+             "--print_commands": "--print_commands prints commands",
+             "--cpus_per_run=0": "--cpus_per_run 0: expected a positive number"}
+    for flag, message in cases.items():
+      with self.subTest(flag):
+        result = run_binary(f"--study={self.study_file}", f"--output_dir={self.output}",
+                            "--executor=ray", flag)
+        self.assertEqual(result.returncode, 1)
+        lines = result.stderr.strip().splitlines()
+        self.assertLen(lines, 1, result.stderr)
+        self.assertTrue(lines[0].startswith(f"zoo-study: error: {message}"), lines[0])
+    result = run_binary(f"--study={self.study_file}", f"--output_dir={self.output}",
+                        "--ray_address=localhost:1")
+    self.assertEqual(result.stderr.strip(),
+                     "zoo-study: error: --ray_address applies to --executor=ray only")
+
+
 class SchedulerTest(tf.test.TestCase):
   """The local process pool, with stand-in stages that only record when and how they ran."""
 
@@ -308,6 +667,43 @@ class SchedulerTest(tf.test.TestCase):
     self.assertEqual(sorted(again.finished), sorted(TINY_RUNS[1:3]))
     self.assertEqual(sorted(again.skipped), sorted([TINY_RUNS[0], TINY_RUNS[3]]))
 
+  def test_one_run_to_done_where_an_executor_placed_it(self):
+    output = os.path.join(self.root, "one")
+    run = self.runs[0]
+    paths = run_dirs.RunPaths.of(output, run.name)
+    starts = []
+    with mock.patch.object(stages, "stage_commands", self.fake_commands(seconds=0.05)):
+      other = run_dirs.lock_run(paths)  # another process works on it
+      self.assertEqual(runner.run_to_done(run, output, {}, starts.append).status, "busy")
+      other.close()
+      done = runner.run_to_done(run, output, stages.threads_environment(3),
+                                lambda: starts.append(1))
+      self.assertEqual(runner.run_to_done(run, output, {}, starts.append).status, "done_before")
+    self.assertEqual((done.status, sorted(done.stage_seconds), starts), (
+        "finished", ["evaluate", "export", "train"], [1]))
+    self.assertEqual(run_dirs.read_done(output, run.name)["run"], run.name)
+    with open(paths.log_file("train")) as f:
+      self.assertIn("threads 3", f.read())
+    with mock.patch.object(stages, "stage_commands", self.fake_commands(self.runs[1].name, 0.05)):
+      failed = runner.run_to_done(self.runs[1], output, {})
+    self.assertEqual((failed.status, failed.failed_stage), ("failed", "export"))
+    self.assertIsNone(run_dirs.read_done(output, self.runs[1].name))
+
+  def test_a_retried_run_waits_for_the_trainer_before_it(self):
+    model_dir = os.path.join(self.root, "model")
+    # The lock is zoo-train's own (the scheduler names it without importing TensorFlow).
+    self.assertEqual(os.path.join(model_dir, runner.TRAINER_LOCK),
+                     os.path.join(checkpoints.checkpoint_dir(model_dir), training.LOCK_FILE))
+    self.assertTrue(runner.wait_for_trainer_to_end(model_dir, timeout_seconds=0))
+    self.assertFalse(os.path.exists(model_dir))  # nothing is created where no trainer was
+    os.makedirs(os.path.join(model_dir, "checkpoints"))
+    held = io_utils.try_lock(os.path.join(model_dir, runner.TRAINER_LOCK))[0]
+    start = time.time()
+    self.assertFalse(runner.wait_for_trainer_to_end(model_dir, timeout_seconds=0.3))
+    self.assertBetween(time.time() - start, 0.3, 2.0)
+    threading.Timer(0.3, held.close).start()
+    self.assertTrue(runner.wait_for_trainer_to_end(model_dir, timeout_seconds=10))
+
   def test_thread_environment_splits_the_cpus_and_keeps_user_settings(self):
     env = stages.thread_environment(3, cpus=8, base={"OMP_NUM_THREADS": "7"})
     self.assertEqual(env["TF_NUM_INTRAOP_THREADS"], "2")
@@ -315,6 +711,9 @@ class SchedulerTest(tf.test.TestCase):
     self.assertEqual(env["OMP_NUM_THREADS"], "7")
     self.assertEqual(stages.thread_environment(4, cpus=2, base={})["TF_NUM_INTRAOP_THREADS"], "1")
     self.assertEqual(stages.thread_environment(1, cpus=8, base={}), {})
+    self.assertEqual(stages.threads_environment(2, base={"MKL_NUM_THREADS": "5"}), {
+        "TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "2",
+        "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "5"})
 
 
 class StageProcessTest(tf.test.TestCase):
@@ -434,6 +833,61 @@ class ExpansionTest(tf.test.TestCase):
     self.assertIn("--overwrite", commands[1][1])
     self.assertIn(f"--output_dir=/o/runs/{run.name}/evaluation", commands[2][1])
 
+  def test_sweeps_every_model_or_each_its_own(self):
+    runs = spec.expand_runs(self.spec(
+        posteriors=("factorized",), encoders=("conv64",), seeds=(0,),
+        sweep={"training.learning_rate": [1e-4, 5e-4]},
+        model_sweeps={"beta_vae": {"beta_vae.beta": [1, 16.0]},
+                      "beta_tcvae": {"beta_tcvae.beta": [6]}}))
+    self.assertEqual([run.name for run in runs], [
+        "beta_vae-factorized-conv64-learning_rate_0.0001-beta_1-seed0",
+        "beta_vae-factorized-conv64-learning_rate_0.0001-beta_16-seed0",
+        "beta_vae-factorized-conv64-learning_rate_0.0005-beta_1-seed0",
+        "beta_vae-factorized-conv64-learning_rate_0.0005-beta_16-seed0",
+        "beta_tcvae-factorized-conv64-learning_rate_0.0001-beta_6-seed0",
+        "beta_tcvae-factorized-conv64-learning_rate_0.0005-beta_6-seed0"])
+    run = runs[1]
+    self.assertEqual(run.train_gin_bindings, ("training.num_steps = 10",
+                                              "training.learning_rate = 0.0001",
+                                              "beta_vae.beta = 16.0", "training.seed = 0"))
+    self.assertEqual(run.to_json()["sweep"], {"training.learning_rate": 1e-4,
+                                              "beta_vae.beta": 16.0})
+    self.assertEqual(run.to_json()["sweep_axes"], {"training.learning_rate": [1e-4, 5e-4],
+                                                   "beta_vae.beta": [1, 16.0]})
+    # Two swept settings with one parameter name are told apart by their whole names.
+    both = spec.expand_runs(self.spec(
+        models=("beta_vae",), posteriors=("factorized",), encoders=("conv64",), seeds=(0,),
+        sweep={"encoder.deep_units": [8], "decoder.deep_units": [(4, 2)]}))
+    self.assertEqual(both[0].name, "beta_vae-factorized-conv64-encoder_deep_units_8-"
+                                   "decoder_deep_units_4_2-seed0")
+    self.assertIn("decoder.deep_units = (4, 2)", both[0].train_gin_bindings)
+    # Without sweeps, names and bindings are what they were.
+    self.assertEqual(spec.expand_runs(self.spec())[0].sweep, ())
+
+  def test_bad_sweeps_name_the_field(self):
+    cases = {
+        r"study.sweep\['beta_vae.beta'\]: a setting of beta_vae only": dict(
+            sweep={"beta_vae.beta": [1, 2]}),
+        r"study.model_sweeps\['beta_vae'\]\['beta_tcvae.beta'\]: a setting of beta_tcvae, "
+        "not of beta_vae": dict(model_sweeps={"beta_vae": {"beta_tcvae.beta": [1]}}),
+        "'vae' is not one of study.models": dict(model_sweeps={"vae": {"beta_vae.beta": [1]}}),
+        "give its values as study.seeds": dict(sweep={"training.seed": [1, 2]}),
+        "give its values as study.posteriors": dict(sweep={"correlated_noise.rho": [0.1]}),
+        "also bound in study.training_bindings": dict(sweep={"training.num_steps": [5]}),
+        "expected a gin binding name": dict(sweep={"beta": [1]}),
+        "expected a non-empty list": dict(sweep={"training.learning_rate": []}),
+        r"values \[1, 1.0\] repeat": dict(sweep={"training.learning_rate": [1, 1.0]}),
+        "is not a number, string": dict(sweep={"training.learning_rate": [{"a": 1}]}),
+        "study.sweep: expected a dict": dict(sweep=["training.learning_rate"]),
+        "also swept in study.sweep": dict(sweep={"training.learning_rate": [1e-4]},
+                                          model_sweeps={"beta_vae": {
+                                              "training.learning_rate": [1e-3]}}),
+    }
+    for message, overrides in cases.items():
+      with self.subTest(message):
+        with self.assertRaisesRegex(ValueError, message):
+          spec.expand_runs(self.spec(**overrides))
+
   def test_shipped_studies(self):
     cpu = spec.expand_runs(spec.load_study(
         os.path.join(REPO, "gin_configs/studies/posterior_correlation_cpu.gin")))
@@ -455,6 +909,15 @@ class ExpansionTest(tf.test.TestCase):
                       "ada_gvae-factorized-conv64-seed0",
                       "ada_gvae-correlated_noise_0.5-conv64-seed0"])
     self.assertLen(weak, 12)
+    beta = spec.expand_runs(spec.load_study(
+        os.path.join(REPO, "gin_configs/studies/posterior_correlation_beta_cpu.gin")))
+    self.assertLen(beta, 3 * 3 * 2 * 3)
+    self.assertEqual(sorted({dict(run.sweep)["beta_vae.beta"] for run in beta}), [1, 4, 16])
+    self.assertEqual(beta[0].name, "beta_vae-factorized-conv64-beta_1-seed0")
+    # The settings of the first CPU study, with the reconstruction error added.
+    self.assertEqual(beta[0].train_gin_bindings[:-2], cpu[0].train_gin_bindings[:-1])
+    self.assertEqual(beta[0].evaluation_gin_bindings[:-1], cpu[0].evaluation_gin_bindings)
+    self.assertEqual(beta[0].metrics, cpu[0].metrics + ",reconstruction")
 
   def test_bad_studies_name_the_field(self):
     cases = {
@@ -630,6 +1093,92 @@ class StatisticsTest(tf.test.TestCase):
     self.assertIn("| vae | factorized | conv64 | 1.002 ± 0.001 (2) |", text)
     self.assertIn("| m.sep | correlated_noise_0.8 | all | 4 | 4 |", text)
     self.assertIn("0.029 |", text)  # 2 / 70 as shown
+
+  def test_statistics_within_each_swept_value(self):
+    # The metric falls with rho at beta = 1 and rises with it at beta = 16 (ties none): within
+    # each beta the rank correlation is -1 and +1; pooled, the two cancel.
+    rows = []
+    for beta, sign in (("1", -1.0), ("16", 1.0), ("4", 0.0)):
+      for k, rho in enumerate((0.0, 0.2, 0.5, 0.8)):
+        for seed in (0, 1):
+          rows.append({"run": f"vae-{rho}-b{beta}-s{seed}", "model": "vae",
+                       "posterior": "factorized" if rho == 0 else "correlated_noise",
+                       "posterior_label": "factorized" if rho == 0 else f"correlated_noise_{rho}",
+                       "rho": rho, "encoder": "conv64", "seed": seed, "sweep.vae.beta": beta,
+                       "m": 10.0 * float(beta) + sign * (k + 0.1 * seed)})
+    path = os.path.join(self.get_temp_dir(), "swept.csv")
+    report.write_results_csv(rows, path)
+    rows = report.read_results_csv(path)
+    self.assertEqual(rows[0]["sweep.vae.beta"], "1")
+    statistics = report.compute_statistics(rows, ["m"])
+    spearman = statistics["spearman"]["m"]
+    self.assertEqual(list(spearman), ["all", "vae.beta=1", "vae.beta=4", "vae.beta=16"])
+    for beta, sign in (("1", -1.0), ("16", 1.0)):
+      members = [r for r in rows if r["sweep.vae.beta"] == beta]
+      direct = stats.spearmanr([r["rho"] for r in members], [r["m"] for r in members])
+      self.assertAllClose(spearman[f"vae.beta={beta}"]["spearman_rho"], direct.statistic,
+                          atol=1e-12)
+      self.assertGreater(sign * direct.statistic, 0.97)  # below 1 only by rho's ties
+      self.assertEqual(spearman[f"vae.beta={beta}"]["n"], 8)
+    self.assertAllClose(spearman["all"]["spearman_rho"], stats.spearmanr(
+        [r["rho"] for r in rows], [r["m"] for r in rows]).statistic, atol=1e-12)
+    self.assertEqual(spearman["vae.beta=4"]["note"], "constant input")
+    mann_whitney = statistics["mann_whitney"]["m"]["correlated_noise_0.8"]
+    self.assertEqual((mann_whitney["vae.beta=1"]["u"], mann_whitney["vae.beta=16"]["u"]),
+                     (4.0, 0.0))  # 2 factorized runs against 2: all above, all below
+    # beta against the metric: within each posterior, m orders exactly as beta.
+    by_beta = statistics["sweeps"]["m"]["vae.beta"]
+    factorized = [r for r in rows if r["posterior"] == "factorized"]
+    self.assertAllClose(by_beta["posterior=factorized"]["spearman_rho"], stats.spearmanr(
+        [float(r["sweep.vae.beta"]) for r in factorized], [r["m"] for r in factorized]
+    ).statistic, atol=1e-12)
+    self.assertGreater(by_beta["posterior=factorized"]["spearman_rho"], 0.9)
+    self.assertEqual(by_beta["all"]["n"], 24)
+    summary = report.format_summary("swept", rows, ["m"], statistics, [])
+    self.assertIn("| model | vae.beta | posterior | encoder | m |", summary)
+    betas = [line.split(" | ")[1] for line in summary.split("## Does")[0].splitlines()
+             if line.startswith("| vae |")]
+    self.assertEqual(betas, ["1"] * 4 + ["4"] * 4 + ["16"] * 4)  # by value, not as text
+    self.assertIn("| vae | 16 | correlated_noise_0.8 | conv64 | 163.050 ± 0.071 (2) |", summary)
+    self.assertIn("| m | vae.beta | posterior=factorized | 6 | "
+                  f"{by_beta['posterior=factorized']['spearman_rho']:.3f} |", summary)
+
+  def test_models_against_each_other_pooled_and_per_posterior(self):
+    # Model "b" scores above "a" in every pairing but four: a's run with rho = 0.5, seed 0
+    # (0.62) beats b's 0.5, 0.55 and both 0.6. A single-model study has no model comparison.
+    self.assertNotIn("models", self.statistics)
+    rows = []
+    for model, base in (("b", 0.5), ("a", 0.1)):
+      for label, rho in (("factorized", 0.0), ("correlated_noise_0.5", 0.5)):
+        for seed in (0, 1, 2):
+          value = base + 0.05 * seed + (0.1 if label == "factorized" else 0.0)
+          if (model, label, seed) == ("a", "correlated_noise_0.5", 0):
+            value = 0.62
+          rows.append({"run": f"{model}-{label}-s{seed}", "model": model,
+                       "posterior": label.rsplit("_", 1)[0] if rho else label,
+                       "posterior_label": label, "rho": rho, "encoder": "conv64", "seed": seed,
+                       "m": value})
+    statistics = report.compute_statistics(rows, ["m"])
+    tests = statistics["models"]["m"]
+    self.assertEqual(list(tests), ["a vs b"])  # in name order, whatever the study's order
+    self.assertEqual(list(tests["a vs b"]),
+                     ["all", "posterior=factorized", "posterior=correlated_noise_0.5"])
+    factorized = tests["a vs b"]["posterior=factorized"]
+    # 3 runs against 3, all below: U = 0 and the exact two-sided p-value is 2 / C(6, 3) = 0.1,
+    # the smallest there is with 3 seeds a side.
+    self.assertEqual((factorized["n_a"], factorized["n_b"], factorized["u"]), (3, 3, 0.0))
+    self.assertAllClose(factorized["p_value"], 0.1, rtol=1e-12)
+    pooled = tests["a vs b"]["all"]
+    a = [r["m"] for r in rows if r["model"] == "a"]
+    b = [r["m"] for r in rows if r["model"] == "b"]
+    direct = stats.mannwhitneyu(a, b, alternative="two-sided")
+    self.assertEqual(pooled["u"], direct.statistic)
+    self.assertEqual(pooled["u"], 4.0)
+    self.assertAllClose(pooled["p_value"], direct.pvalue, rtol=1e-12)
+    summary = report.format_summary("two", rows, ["m"], statistics, [])
+    self.assertIn("## Model against model (Mann-Whitney U, two-sided)", summary)
+    self.assertIn("| m | a vs b | posterior=factorized | 3 | 3 | 0.250 | 0.650 | 0.00 | 0.1 |",
+                  summary)
 
   def test_bad_csv(self):
     path = write_file(self.get_temp_dir(), "bad.csv", "run,model\nx,y\n")

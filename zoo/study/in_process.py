@@ -60,3 +60,21 @@ def run_stages(run, paths):
         gin.clear_config()
     seconds[stage] = time.time() - start
   return seconds, None
+
+
+def evaluate_stage(run, paths):
+  """Only the evaluate stage, in this process, logged as `run_stages` logs it (zoo-study
+  --reevaluate --in_process); True if it succeeded."""
+  with open(paths.log_file("evaluate"), "a") as log_file:
+    def log(line):
+      log_file.write(f"{line}\n")
+      log_file.flush()
+    log(f"# evaluate in process, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    try:
+      _evaluate(run, paths, log)
+    except Exception as e:  # pylint: disable=broad-except
+      log(f"error: {type(e).__name__}: {e}")
+      return False
+    finally:
+      gin.clear_config()
+  return True

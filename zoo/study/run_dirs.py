@@ -17,6 +17,7 @@ import os
 import time
 
 from zoo import io_utils
+from zoo.study.spec import IDENTITY_DEFAULTS
 from zoo.study.spec import IDENTITY_FIELDS
 
 
@@ -69,21 +70,48 @@ def write_done(run, paths, stage_seconds, started):
       "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
+def _recorded_identity(done):
+  """The identity fields of a DONE record, gin files by name, absent fields at their default."""
+  config = done.get("config", {})
+  recorded = {field: config.get(field, IDENTITY_DEFAULTS.get(field)) for field in IDENTITY_FIELDS}
+  return {k: ([os.path.basename(p) for p in v] if k.endswith("_gin_files") and v else v)
+          for k, v in recorded.items()}
+
+
 def check_finished_runs_match(runs, output_dir):
-  """Refuses to mix results: a DONE written with another configuration is an error."""
+  """Refuses to mix results: a DONE written with another configuration is an error.
+
+  Besides the runs given, every finished run of one of their models is checked for the values
+  its study swept: a study whose sweep changed would otherwise aggregate the runs of the old
+  sweep values with the new ones.
+  """
   for run in runs:
     done = read_done(output_dir, run.name)
     if done is None:
       continue
-    recorded = {field: done.get("config", {}).get(field) for field in IDENTITY_FIELDS}
-    recorded = {k: ([os.path.basename(p) for p in v] if k.endswith("_gin_files") and v else v)
-                for k, v in recorded.items()}
+    recorded = _recorded_identity(done)
     current = run.identity()
     differing = [k for k in IDENTITY_FIELDS if recorded[k] != current[k]]
     if differing:
       raise ValueError(f"--output_dir {output_dir}: run {run.name} was finished with a "
                        f"different {', '.join(differing)}; use a new --output_dir for a "
                        "changed study")
+  axes_by_model = {run.model: run.identity()["sweep_axes"] for run in runs}
+  runs_dir = os.path.join(output_dir, "runs")
+  names = {run.name for run in runs}
+  for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else ():
+    if name in names:
+      continue
+    done = read_done(output_dir, name)
+    if done is None:
+      continue
+    recorded = _recorded_identity(done)
+    model = recorded["model"]
+    if model in axes_by_model and recorded["sweep_axes"] != axes_by_model[model]:
+      raise ValueError(f"--output_dir {output_dir}: run {name} was finished by a study that "
+                       f"swept {json.dumps(recorded['sweep_axes'])} for {model}, this one "
+                       f"sweeps {json.dumps(axes_by_model[model])}; use a new --output_dir "
+                       "for a changed sweep")
 
 
 def unfinished_runs(runs, output_dir):

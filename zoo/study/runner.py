@@ -1,5 +1,8 @@
 """Runs a study's unfinished runs: a local pool of stage processes, or one run at a time in process.
 
+`run_to_done` is one run's stages on whatever machine an executor placed it (the Ray executor's
+tasks, `zoo.study.ray_executor`), with the same lock and DONE as the local pool.
+
 Each run goes through its stages (see `stages`) and ends with DONE (see `run_dirs`); a failed
 run does not stop the others. One progress line per run start and finish says what is done,
 what remains and about how long it will take.
@@ -10,6 +13,7 @@ import signal
 import subprocess
 import time
 
+from zoo import io_utils
 from zoo.io_utils import format_duration
 from zoo.study import run_dirs
 from zoo.study import spec
@@ -45,7 +49,7 @@ class StudyOutcome:
   busy: list = dataclasses.field(default_factory=list)
 
 
-class _Progress:
+class Progress:
   """One line per run start and finish, with elapsed time and what remains."""
 
   def __init__(self, total, jobs, log_fn):
@@ -93,6 +97,26 @@ def _stop_all(active_runs):
     active.lock.close()
 
 
+def plan_runs(runs, output_dir, max_runs, log_fn):
+  """The runs to start now (unfinished ones, at most `max_runs`) and the outcome so far.
+
+  Raises:
+    ValueError for a bad max_runs, or a finished run whose DONE holds other settings.
+  """
+  if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 1):
+    raise ValueError(f"--max_runs {max_runs!r}: expected a positive integer")
+  run_dirs.check_finished_runs_match(runs, output_dir)
+  todo = run_dirs.unfinished_runs(runs, output_dir)
+  todo_names = {run.name for run in todo}
+  skipped = [run.name for run in runs if run.name not in todo_names]
+  if skipped:
+    log_fn(f"[zoo-study] {len(skipped)} of {len(runs)} runs already finished (DONE); "
+           "skipping them")
+  now = todo if max_runs is None else todo[:max_runs]
+  return now, StudyOutcome(finished=[], skipped=skipped, failed={},
+                           not_started=[run.name for run in todo[len(now):]])
+
+
 def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_fn=print,
               poll_seconds=0.2):
   """Runs every unfinished run of `runs`; skips finished ones (DONE present).
@@ -116,19 +140,8 @@ def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_
     raise ValueError(f"--jobs {jobs!r}: expected a positive integer")
   if run_in_process and jobs != 1:
     raise ValueError(f"--jobs {jobs}: in-process runs go one at a time; expected --jobs=1")
-  if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 1):
-    raise ValueError(f"--max_runs {max_runs!r}: expected a positive integer")
-  run_dirs.check_finished_runs_match(runs, output_dir)
-  todo = run_dirs.unfinished_runs(runs, output_dir)
-  todo_names = {run.name for run in todo}
-  skipped = [run.name for run in runs if run.name not in todo_names]
-  if skipped:
-    log_fn(f"[zoo-study] {len(skipped)} of {len(runs)} runs already finished (DONE); "
-           "skipping them")
-  now = todo if max_runs is None else todo[:max_runs]
-  outcome = StudyOutcome(finished=[], skipped=skipped, failed={},
-                         not_started=[run.name for run in todo[len(now):]])
-  progress = _Progress(len(now), jobs, log_fn)
+  now, outcome = plan_runs(runs, output_dir, max_runs, log_fn)
+  progress = Progress(len(now), jobs, log_fn)
 
   def begin(run):
     """(paths, lock) of a run this process may work on now, else None."""
@@ -207,6 +220,81 @@ def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_
     _stop_all(active_runs)
     raise
   return outcome
+
+
+# zoo-train's lock on a model_dir (zoo.training.LOCK_FILE in zoo.checkpoints.checkpoint_dir),
+# named here rather than imported, so that the scheduler never loads TensorFlow.
+TRAINER_LOCK = os.path.join("checkpoints", ".lock")
+
+
+def wait_for_trainer_to_end(model_dir, timeout_seconds=60.0, poll_seconds=0.1):
+  """Waits until no process holds zoo-train's lock on model_dir; False after the timeout.
+
+  A run retried because the worker running it died starts while the kernel may still be
+  killing that worker's trainer; the new trainer would find the lock held and fail.
+  """
+  path = os.path.join(model_dir, TRAINER_LOCK)
+  if not os.path.isfile(path):  # no trainer has ever worked here
+    return True
+  deadline = time.time() + timeout_seconds
+  while True:
+    lock = io_utils.try_lock(path)[0]
+    if lock is not None:
+      lock.close()
+      return True
+    if time.time() >= deadline:
+      return False
+    time.sleep(poll_seconds)
+
+
+@dataclasses.dataclass
+class RunResult:
+  """What `run_to_done` did: status "finished", "failed", "busy" (another process holds the
+  run's lock) or "done_before" (DONE was there when the lock was taken); the seconds of each
+  stage it ran, the failed stage, and the seconds from its start to its end."""
+  status: str
+  stage_seconds: dict = dataclasses.field(default_factory=dict)
+  failed_stage: str = None
+  seconds: float = 0.0
+
+
+def run_to_done(run, output_dir, env, on_start=None, trainer_wait_seconds=60.0):
+  """Runs one run's stages one after the other as processes, and writes DONE.
+
+  What an executor runs where a run is placed (a Ray task, say): it takes the run's lock, skips
+  a run with DONE, calls `on_start()` once it works on the run, and keeps the lock until DONE
+  is written. Call it from the thread whose end should end the stage processes (see
+  `stages.start_stage`).
+  """
+  paths = run_dirs.RunPaths.of(output_dir, run.name)
+  lock = run_dirs.lock_run(paths)
+  if lock is None:
+    return RunResult("busy")
+  try:
+    if run_dirs.read_done(output_dir, run.name) is not None:
+      return RunResult("done_before")
+    os.makedirs(paths.logs_dir, exist_ok=True)
+    if on_start is not None:
+      on_start()
+    started = time.time()
+    seconds = {}
+    for stage, argv in stages.stage_commands(run, paths):
+      stage_started = time.time()
+      with open(paths.log_file(stage), "a") as log_file:
+        if stage == "train" and not wait_for_trainer_to_end(paths.model_dir,
+                                                            trainer_wait_seconds):
+          log_file.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}: another zoo-train still "
+                         f"holds {os.path.join(paths.model_dir, TRAINER_LOCK)} after "
+                         f"{trainer_wait_seconds:g} s; not starting a second one\n")
+          return RunResult("failed", seconds, stage, time.time() - started)
+        code = stages.run_stage(argv, log_file, env)
+      seconds[stage] = time.time() - stage_started
+      if code != 0:
+        return RunResult("failed", seconds, stage, time.time() - started)
+    run_dirs.write_done(run, paths, seconds, started)
+    return RunResult("finished", seconds, None, time.time() - started)
+  finally:
+    lock.close()
 
 
 def install_sigterm_handler():

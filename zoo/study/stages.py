@@ -21,6 +21,9 @@ import time
 from zoo import cli
 
 STAGES = ("train", "export", "evaluate")
+# What TensorFlow, OpenMP and the BLAS libraries read for their number of threads.
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # prctl(2) option: the signal the kernel sends a process when the thread that started it exits.
 _PR_SET_PDEATHSIG = 1
 _PRCTL = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
@@ -58,13 +61,17 @@ def thread_environment(jobs, cpus=None, base=None):
 
   Values already set in `base` (the user's choice) are kept.
   """
-  env = dict(os.environ if base is None else base)
   if jobs > 1:
     cpus = cpus or len(os.sched_getaffinity(0))
-    threads = str(max(1, cpus // jobs))
-    for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
-                     "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-      env.setdefault(variable, threads)
+    return threads_environment(max(1, cpus // jobs), base)
+  return dict(os.environ if base is None else base)
+
+
+def threads_environment(threads, base=None):
+  """Environment for a stage that may use `threads` threads; values set in `base` are kept."""
+  env = dict(os.environ if base is None else base)
+  for variable in THREAD_VARIABLES:
+    env.setdefault(variable, str(threads))
   return env
 
 
@@ -103,6 +110,17 @@ def _signal_group(process, signum):
     os.killpg(process.pid, signum)
   except ProcessLookupError:  # the whole group has exited already
     pass
+
+
+def run_stage(argv, log_file, env):
+  """Runs one stage process to its end (`start_stage`) -> its exit code; an exception while
+  waiting (Ctrl-C, a timeout of the caller) stops it and everything it started first."""
+  process = start_stage(argv, log_file, env)
+  try:
+    return process.wait()
+  except BaseException:
+    stop_stage_processes([process])
+    raise
 
 
 def stop_stage_processes(processes, grace_seconds=10.0):

@@ -36,12 +36,37 @@ def _mean_std(values):
   return float(np.mean(values)), float(np.std(values, ddof=1)) if values.size > 1 else 0.0
 
 
-def plot_metric_against_rho(frame, metric, path):
-  """Per model a panel; per encoder a line of mean +- std over seeds against rho.
+def _panels(frame):
+  """[(title, rows, grid row, grid column)]: a panel per model side by side, or with swept
+  settings a row of panels per model, one per combination of its swept values."""
+  sweeps = table.frame_sweep_columns(frame)
+  panels = []
+  for model_index, model in enumerate(sorted(frame["model"].unique())):
+    members = frame[frame["model"] == model]
+    if not sweeps:
+      panels.append((model, members, 0, model_index))
+      continue
+    combos = members[sweeps].astype(str).drop_duplicates()
+    combos = sorted((tuple(c) for c in combos.itertuples(index=False)),
+                    key=lambda c: [table.sweep_order(v) for v in c])
+    for column_index, combo in enumerate(combos):
+      chosen = members
+      for column, value in zip(sweeps, combo):
+        chosen = chosen[chosen[column].astype(str) == value]
+      shown = ", ".join(f"{c[len(table.SWEEP_PREFIX):]} = {v}" for c, v in zip(sweeps, combo)
+                        if v)
+      panels.append((f"{model}, {shown}" if shown else model, chosen, model_index,
+                     column_index))
+  return panels
 
-  Families without a rho (full covariance, low rank) stand to the right of rho = 1.
+
+def plot_metric_against_rho(frame, metric, path):
+  """Per model (and per swept value) a panel; per encoder a line of mean +- std over seeds
+  against rho.
+
+  Families without a rho (full covariance, low rank) stand to the right of rho = 1. With swept
+  settings every model is a row of panels, one per combination of its swept values.
   """
-  models = sorted(frame["model"].unique())
   encoders = sorted(frame["encoder"].unique())
   labels = list(frame["posterior_label"].cat.categories)
   rho_labels = [l for l in labels if table.has_rho(l)]
@@ -49,15 +74,19 @@ def plot_metric_against_rho(frame, metric, path):
   rho_of = dict(zip(frame["posterior_label"], frame["rho"]))
   position = {l: rho_of[l] for l in rho_labels}
   position.update({l: 1.15 + 0.2 * k for k, l in enumerate(other_labels)})
-  figure, axes = _figure(1, len(models))
-  for ax, model in zip(axes[0], models):
+  panels = _panels(frame)
+  figure, axes = _figure(max(p[2] for p in panels) + 1, max(p[3] for p in panels) + 1)
+  places = [axes[row][column] for _, _, row, column in panels]
+  for ax in axes.flat:
+    ax.set_visible(any(ax is place for place in places))
+  for ax, (title, members, _, _) in zip(places, panels):
     for index, encoder in enumerate(encoders):
       offset = (index - (len(encoders) - 1) / 2) * 0.015  # keep error bars apart
       labelled = False
       for family in (rho_labels, other_labels):
         xs, means, stds = [], [], []
         for label in family:
-          mean, std = _mean_std(table.finite(frame, metric, model=model, encoder=encoder,
+          mean, std = _mean_std(table.finite(members, metric, encoder=encoder,
                                              posterior_label=label))
           if np.isfinite(mean):
             xs.append(position[label] + offset), means.append(mean), stds.append(std)
@@ -70,7 +99,7 @@ def plot_metric_against_rho(frame, metric, path):
                   [f"{rho_of[l]:g}" if l in rho_labels else
                    l.replace("_covariance", "").replace("_", " ") for l in labels], fontsize=8)
     ax.set_xlabel("rho (correlated noise; 0 = factorized)")
-    ax.set_title(model)
+    ax.set_title(title)
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     _legend(ax, fontsize=8)
@@ -80,11 +109,17 @@ def plot_metric_against_rho(frame, metric, path):
 def plot_bars_per_posterior(frame, metrics, series, path):
   """Per metric a panel: bars per posterior family/parameter, one bar per value of `series`.
 
-  `series` is a column ("model" or "encoder"); runs that differ only in the other column are
-  pooled.
+  `series` is a column ("model", "encoder", or a sweep column, whose runs are then drawn by
+  value); runs that differ only in the other columns are pooled.
   """
   labels = list(frame["posterior_label"].cat.categories)
-  names = sorted(frame[series].unique())
+  if series.startswith(table.SWEEP_PREFIX):  # a swept setting: its runs, by value
+    frame = frame[frame[series].astype(str) != ""]
+    names = table.sweep_values(frame, series)
+    shown = {name: f"{series[len(table.SWEEP_PREFIX):]} = {name}" for name in names}
+  else:
+    names = sorted(frame[series].unique())
+    shown = {name: name for name in names}
   width = 0.8 / max(len(names), 1)
   cols = min(3, len(metrics))
   figure, axes = _figure(math.ceil(len(metrics) / cols), cols)
@@ -93,7 +128,8 @@ def plot_bars_per_posterior(frame, metrics, series, path):
       means, stds = zip(*(_mean_std(table.finite(frame, metric, posterior_label=label,
                                                  **{series: name})) for label in labels))
       xs = np.arange(len(labels)) + (index - (len(names) - 1) / 2) * width
-      ax.bar(xs, means, width=width, yerr=stds, capsize=2, label=name, color=f"C{index}")
+      ax.bar(xs, means, width=width, yerr=stds, capsize=2, label=shown[name],
+             color=f"C{index}")
     ax.set_xticks(np.arange(len(labels)), labels, rotation=30, ha="right", fontsize=7)
     ax.set_title(metric, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
@@ -148,6 +184,9 @@ def write_plots(rows, metrics, plots_dir):
   draw("families.png", plot_bars_per_posterior, metrics, "model")
   if frame["encoder"].nunique() > 1:
     draw("encoders.png", plot_bars_per_posterior, metrics, "encoder")
+  for column in table.frame_sweep_columns(frame):
+    draw(f"sweep_{column[len(table.SWEEP_PREFIX):].replace('/', '_')}.png",
+         plot_bars_per_posterior, metrics, column)
   mi_metrics, other = table.mi_and_disentanglement_metrics(metrics)
   if mi_metrics and other:
     draw("mi_vs_disentanglement.png", plot_mi_against_disentanglement, mi_metrics, other)

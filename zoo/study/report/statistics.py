@@ -6,9 +6,13 @@ independence is violated:
     correlated_noise runs, pooled and per model and per encoder (p-value exact by
     permutation up to 8 runs, else scipy's t approximation);
   * two-sided Mann-Whitney U of factorized against each other posterior family/parameter,
-    pooled and per model; and split against shared encoder where both ran;
+    pooled and per model; split against shared encoder where both ran; and, with more
+    than one model, each model against each other one, pooled and per posterior;
   * Spearman rank correlation, over all runs, of the MI-invariance violation and the
     conditional TC with each disentanglement metric.
+In a study that sweeps settings, every test is also computed within each swept value (groups
+such as `beta_vae.beta=4`), and the Spearman rank correlation of each numeric swept setting
+with each metric, over all its runs and per posterior, says how the setting itself matters.
 p-values are per test, not corrected for the number of tests.
 """
 import math
@@ -100,20 +104,32 @@ def compute_statistics(rows, metrics):
   Returns:
     {"spearman": {metric: {group: {n, spearman_rho, p_value}}},
      "mann_whitney": {metric: {posterior_label: {group: {n_a, n_b, u, p_value, ...}}}},
-     "encoders": {metric: {"SHARED vs SPLIT": {n_a, n_b, u, p_value, ...}}},
+     "encoders": {metric: {"SHARED vs SPLIT[, SWEEP GROUP]": {n_a, n_b, u, p_value, ...}}},
+     "models": {metric: {"A vs B": {"all" or "posterior=LABEL": {n_a, n_b, u, ...}}}}
+       (only with more than one model; A before B in name order),
      "mi_vs_metrics": {mi_measure: {metric: {n, spearman_rho, p_value}}}}
     where sample a is factorized (resp. the shared encoder), and mi_vs_metrics ranks every run
-    (all posteriors) by an MI measure against a disentanglement metric. Missing or NaN values
-    are dropped.
+    (all posteriors) by an MI measure against a disentanglement metric. Groups are "all",
+    "model=M", "encoder=E" and, with sweeps, "BINDING=VALUE". A study with sweeps also has
+    "mi_vs_metrics_by_sweep": {sweep group: {mi_measure: {metric: ...}}} and
+    "sweeps": {metric: {binding: {"all" or "posterior=LABEL": {n, spearman_rho, p_value}}}}
+    for the numeric swept settings with more than one value. Missing or NaN values are
+    dropped.
   """
   frame = table.as_frame(rows, metrics)
   mi_metrics, other_metrics = table.mi_and_disentanglement_metrics(metrics)
-  statistics = {"spearman": {}, "mann_whitney": {}, "encoders": {}, "mi_vs_metrics": {
-      mi_metric: {metric: _spearman_of_columns(frame, mi_metric, metric)
-                  for metric in other_metrics}
-      for mi_metric in mi_metrics}}
+
+  def mi_against_metrics(members):
+    return {mi_metric: {metric: _spearman_of_columns(members, mi_metric, metric)
+                        for metric in other_metrics}
+            for mi_metric in mi_metrics}
+
+  statistics = {"spearman": {}, "mann_whitney": {}, "encoders": {},
+                "mi_vs_metrics": mi_against_metrics(frame)}
+  sweep_groups = table.sweep_groups(frame)
   rho_frame = frame[frame["posterior"].isin(("factorized", "correlated_noise"))]
-  model_groups = table.groups(frame, keys=("model",))
+  model_groups = table.groups(frame, keys=("model",)) + sweep_groups
+  rho_groups = table.groups(rho_frame) + table.sweep_groups(rho_frame)
   other_labels = [label for label in frame["posterior_label"].cat.categories
                   if label != "factorized"]
   encoders = sorted(frame["encoder"].unique())
@@ -121,8 +137,7 @@ def compute_statistics(rows, metrics):
                    if e.endswith("_split") and e[:-len("_split")] in encoders]
   for metric in metrics:
     statistics["spearman"][metric] = {
-        group: _spearman_of_columns(members, "rho", metric)
-        for group, members in table.groups(rho_frame)}
+        group: _spearman_of_columns(members, "rho", metric) for group, members in rho_groups}
     statistics["mann_whitney"][metric] = {
         label: {group: mann_whitney(
                     table.finite(members, metric, posterior_label="factorized"),
@@ -130,10 +145,47 @@ def compute_statistics(rows, metrics):
                 for group, members in model_groups}
         for label in other_labels}
     statistics["encoders"][metric] = {
-        f"{shared} vs {split}": mann_whitney(table.finite(frame, metric, encoder=shared),
-                                             table.finite(frame, metric, encoder=split))
+        f"{shared} vs {split}" + (f", {group}" if group != "all" else ""): mann_whitney(
+            table.finite(members, metric, encoder=shared),
+            table.finite(members, metric, encoder=split))
+        for group, members in [("all", frame)] + sweep_groups
         for shared, split in encoder_pairs}
+  models = sorted(frame["model"].unique())
+  if len(models) > 1:
+    posterior_groups = [("all", frame)]
+    if frame["posterior_label"].nunique() > 1:
+      posterior_groups += [(f"posterior={label}", members) for label, members
+                           in frame.groupby("posterior_label", observed=True)]
+    statistics["models"] = {
+        metric: {f"{first} vs {second}": {
+                     group: mann_whitney(table.finite(members, metric, model=first),
+                                         table.finite(members, metric, model=second))
+                     for group, members in posterior_groups}
+                 for i, first in enumerate(models) for second in models[i + 1:]}
+        for metric in metrics}
+  if sweep_groups:
+    statistics["mi_vs_metrics_by_sweep"] = {group: mi_against_metrics(members)
+                                            for group, members in sweep_groups}
+    statistics["sweeps"] = _sweep_correlations(frame, metrics)
   return statistics
+
+
+def _sweep_correlations(frame, metrics):
+  """Spearman of each numeric swept setting (more than one value) with each metric."""
+  correlations = {metric: {} for metric in metrics}
+  for column in table.frame_sweep_columns(frame):
+    values = table.sweep_values(frame, column)
+    if len(values) < 2 or any(table.sweep_order(v)[0] for v in values):
+      continue
+    swept = frame[frame[column].astype(str) != ""].copy()
+    swept["_value"] = swept[column].astype(str).astype(float)
+    posterior_groups = [(f"posterior={label}", members) for label, members
+                        in swept.groupby("posterior_label", observed=True)]
+    for metric in metrics:
+      correlations[metric][column[len(table.SWEEP_PREFIX):]] = {
+          group: _spearman_of_columns(members, "_value", metric)
+          for group, members in [("all", swept)] + posterior_groups}
+  return correlations
 
 
 def json_safe(obj):
