@@ -17,6 +17,13 @@ def _p_value(value):
   return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
 
 
+def _mann_whitney_row(cells, result):
+  """A table row: the cells naming the test, then its counts, medians, P(a > b) and p."""
+  return (f"| {' | '.join(cells)} | {result['n_a']} | {result['n_b']} | "
+          f"{_number(result['median_a'])} | {_number(result['median_b'])} | "
+          f"{_number(result['prob_a_greater'], 2)} | {_p_value(result['p_value'])} |")
+
+
 def _spearman_row(first, second, result):
   """A summary table row: two label cells, then n, the rank correlation and its p-value."""
   return (f"| {first} | {second} | {result['n']} | {_number(result['spearman_rho'])} | "
@@ -117,10 +124,7 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
   for metric in metrics:
     for label, per_group in statistics["mann_whitney"][metric].items():
       for group, result in per_group.items():
-        lines.append(
-            f"| {metric} | {label} | {group} | {result['n_a']} | {result['n_b']} | "
-            f"{_number(result['median_a'])} | {_number(result['median_b'])} | "
-            f"{_number(result['prob_a_greater'], 2)} | {_p_value(result['p_value'])} |")
+        lines.append(_mann_whitney_row([metric, label, group], result))
 
   if any(statistics["encoders"][m] for m in metrics):
     lines += ["", "## Shared against split encoder (Mann-Whitney U, two-sided, all posteriors)",
@@ -128,10 +132,7 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
               "P(shared > split) | p |", "|---|---|---|---|---|---|---|---|"]
     for metric in metrics:
       for pair, result in statistics["encoders"][metric].items():
-        lines.append(
-            f"| {metric} | {pair} | {result['n_a']} | {result['n_b']} | "
-            f"{_number(result['median_a'])} | {_number(result['median_b'])} | "
-            f"{_number(result['prob_a_greater'], 2)} | {_p_value(result['p_value'])} |")
+        lines.append(_mann_whitney_row([metric, pair], result))
 
   if statistics.get("models"):
     lines += ["", "## Model against model (Mann-Whitney U, two-sided)", "",
@@ -142,10 +143,7 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
     for metric in metrics:
       for pair, per_group in statistics["models"][metric].items():
         for group, result in per_group.items():
-          lines.append(
-              f"| {metric} | {pair} | {group} | {result['n_a']} | {result['n_b']} | "
-              f"{_number(result['median_a'])} | {_number(result['median_b'])} | "
-              f"{_number(result['prob_a_greater'], 2)} | {_p_value(result['p_value'])} |")
+          lines.append(_mann_whitney_row([metric, pair, group], result))
 
   lines += ["", "p-values are per test and not corrected for the number of tests; seeds are "
             "the unit of replication. All numbers are recomputed from results.csv by "
