@@ -5,29 +5,9 @@ import tensorflow as tf
 
 from evaluation.metrics import fairness
 
+import scaled_grid
+
 _SIZES = (3, 4, 2)
-
-
-class _Grid:
-  """Observations: the factor indices scaled to [0, 1], plus a little noise from the state."""
-  factors_num_values = _SIZES
-  noise = 0.02
-
-  def __init__(self):
-    self.calls = []
-
-  def sample_factors(self, num, random_state):
-    self.calls.append(("factors", num))
-    return np.stack([random_state.randint(k, size=num) for k in _SIZES], 1)
-
-  def sample_observations_from_factors(self, factors, random_state):
-    self.calls.append(("observations", len(factors)))
-    scaled = np.asarray(factors, np.float64) / (np.array(_SIZES) - 1.0)
-    return scaled + self.noise * random_state.normal(size=scaled.shape)
-
-  def sample(self, num, random_state):
-    factors = self.sample_factors(num, random_state)
-    return factors, self.sample_observations_from_factors(factors, random_state)
 
 
 def _rotation(seed, dim=3):
@@ -82,7 +62,7 @@ class FairnessScoresTest(tf.test.TestCase):
 class FairnessKnownAnswersTest(tf.test.TestCase):
 
   def scores(self, representation, predictor="gradient_boosting_classifier"):
-    return fairness.compute_fairness(_Grid(), representation, np.random.RandomState(0),
+    return fairness.compute_fairness(scaled_grid.ScaledGridData(_SIZES), representation, np.random.RandomState(0),
                                      num_train=300, num_test_points_per_class=40,
                                      predictor=predictor, n_jobs=1)
 
@@ -116,7 +96,7 @@ class FairnessKnownAnswersTest(tf.test.TestCase):
                            result["mean_fairness_pred0_sens1"])
 
   def test_draws_follow_the_reference_order(self):
-    data = _Grid()
+    data = scaled_grid.ScaledGridData(_SIZES)
     fairness.compute_fairness(data, lambda x: x, np.random.RandomState(0), num_train=40,
                               num_test_points_per_class=5, batch_size=16, n_jobs=1)
     expected = [("factors", 16), ("observations", 16), ("factors", 16), ("observations", 16),

@@ -7,6 +7,8 @@ import tensorflow as tf
 from evaluation.metrics import reduced_downstream
 from evaluation.metrics import utils
 
+import scaled_grid
+
 _SIZES = np.array([3, 4, 2])
 
 
@@ -22,14 +24,6 @@ def _split(codes, factors, num_train=250):
 def _noisy(factors, seed, noise=0.02):
   scaled = factors / (_SIZES - 1.0)
   return scaled + noise * np.random.RandomState(seed).normal(size=scaled.shape)
-
-
-class _Grid:
-  factors_num_values = tuple(_SIZES)
-
-  def sample(self, num, random_state):
-    factors = np.stack([random_state.randint(k, size=num) for k in self.factors_num_values], 1)
-    return factors, factors / (_SIZES - 1.0) + 0.02 * random_state.normal(size=factors.shape)
 
 
 class ReducedDownstreamKnownAnswersTest(tf.test.TestCase):
@@ -111,7 +105,7 @@ class ReducedDownstreamKnownAnswersTest(tf.test.TestCase):
 class WrapperTest(tf.test.TestCase):
 
   def test_reference_draw_order_and_keys(self):
-    data = _Grid()
+    data = scaled_grid.ScaledGridData(_SIZES)
     scores = reduced_downstream.compute_reduced_downstream(
         data, lambda x: x, np.random.RandomState(5), num_train=(40, 80), num_test=30, n_jobs=1)
     random_state = np.random.RandomState(5)

@@ -6,24 +6,9 @@ import tensorflow as tf
 
 from evaluation.metrics import strong_downstream
 
+import scaled_grid
+
 _SIZES = (3, 4, 5)
-
-
-class _Grid:
-  """Observations: the factor indices scaled to [0, 1], plus a little noise from the state."""
-  factors_num_values = _SIZES
-
-  def __init__(self):
-    self.calls = []
-
-  def sample_factors(self, num, random_state):
-    self.calls.append(("factors", num))
-    return np.stack([random_state.randint(k, size=num) for k in _SIZES], 1)
-
-  def sample_observations_from_factors(self, factors, random_state):
-    self.calls.append(("observations", len(factors)))
-    scaled = np.asarray(factors, np.float64) / (np.array(_SIZES) - 1.0)
-    return scaled + 0.02 * random_state.normal(size=scaled.shape)
 
 
 def _rotation(seed, dim=3):
@@ -53,7 +38,7 @@ class StrongDownstreamKnownAnswersTest(tf.test.TestCase):
 
   def scores(self, representation, n_jobs=1, predictor="gradient_boosting_classifier"):
     return strong_downstream.compute_strong_downstream(
-        _Grid(), representation, np.random.RandomState(0), num_train=(150,), num_test=100,
+        scaled_grid.ScaledGridData(_SIZES), representation, np.random.RandomState(0), num_train=(150,), num_test=100,
         n_experiment=2, predictor=predictor, n_jobs=n_jobs)
 
   def test_codes_equal_to_the_factors_generalize(self):
@@ -116,7 +101,7 @@ class StrongDownstreamKnownAnswersTest(tf.test.TestCase):
 class WrapperTest(tf.test.TestCase):
 
   def test_draws_follow_the_reference_order(self):
-    data = _Grid()
+    data = scaled_grid.ScaledGridData(_SIZES)
     strong_downstream.compute_strong_downstream(data, lambda x: x, np.random.RandomState(0),
                                                 num_train=(30, 40), num_test=20, n_experiment=2,
                                                 n_jobs=1)
@@ -131,10 +116,10 @@ class WrapperTest(tf.test.TestCase):
     class OneFactor:
       factors_num_values = (4,)
 
-    for kwargs, data, message in (({"n_experiment": 0}, _Grid(), "n_experiment=0"),
-                                  ({"num_train": (10, 0)}, _Grid(), "num_train=0"),
+    for kwargs, data, message in (({"n_experiment": 0}, scaled_grid.ScaledGridData(_SIZES), "n_experiment=0"),
+                                  ({"num_train": (10, 0)}, scaled_grid.ScaledGridData(_SIZES), "num_train=0"),
                                   ({}, OneFactor(), "at least 2 factors"),
-                                  ({"predictor": "svm"}, _Grid(), "predictor='svm'")):
+                                  ({"predictor": "svm"}, scaled_grid.ScaledGridData(_SIZES), "predictor='svm'")):
       with self.subTest(message):
         with self.assertRaisesRegex(ValueError, message):
           strong_downstream.compute_strong_downstream(data, lambda x: x,

@@ -7,6 +7,8 @@ import tensorflow as tf
 from evaluation.metrics import unified_scores
 from evaluation.metrics import utils
 
+import scaled_grid
+
 _SIZES = np.array([3, 4, 5])
 
 
@@ -22,14 +24,6 @@ def _noisy(factors, seed, noise=0.02):
 
 def _split(codes, factors, num_train=300):
   return codes[:num_train], factors[:num_train], codes[num_train:], factors[num_train:]
-
-
-class _Grid:
-  factors_num_values = tuple(_SIZES)
-
-  def sample(self, num, random_state):
-    factors = np.stack([random_state.randint(k, size=num) for k in self.factors_num_values], 1)
-    return factors, factors / (_SIZES - 1.0) + 0.02 * random_state.normal(size=factors.shape)
 
 
 class AggregationTest(tf.test.TestCase):
@@ -147,7 +141,7 @@ class UnifiedScoresKnownAnswersTest(tf.test.TestCase):
 class WrapperTest(tf.test.TestCase):
 
   def test_reference_draw_order(self):
-    data = _Grid()
+    data = scaled_grid.ScaledGridData(_SIZES)
     scores = unified_scores.compute_unified_scores(data, lambda x: x, np.random.RandomState(3),
                                                    num_train=120, num_test=60, n_jobs=1)
     random_state = np.random.RandomState(3)
