@@ -62,6 +62,7 @@ from evaluation.metrics import sap
 from evaluation.metrics import unsupervised
 from evaluation.metrics import presorted_tree
 import make_real_codes
+from zoo import io_utils
 from machine_info import cpu_model
 from machine_info import load_average
 
@@ -610,10 +611,8 @@ def write_section(path, title, body):
                len(lines))
     tail = "".join(lines[end:])
     text = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
+  with io_utils.atomic_write(path) as f:
     f.write(text)
-  os.replace(tmp, path)
 
 
 if __name__ == "__main__":

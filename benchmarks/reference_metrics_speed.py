@@ -38,6 +38,7 @@ from evaluation.metrics import unified_scores  # noqa: E402
 from machine_info import cpu_model  # noqa: E402
 from machine_info import load_average  # noqa: E402
 from machine_info import usable_cores  # noqa: E402
+from metrics_speed import write_section  # noqa: E402
 
 FACTOR_SIZES = (3, 6, 40, 32, 32)
 NUM_CODES = 10
@@ -163,25 +164,6 @@ def format_report(rows, load_before, load_after, flags):
     lines.append(f"| {name} | {settings} | {runs} | {wall:.2f} | {cpu:.2f} | "
                  f"{', '.join(f'{w:.2f}' for w in walls)} |")
   return "\n".join(lines)
-
-
-def write_section(path, title, body):
-  """Replaces the `title` section of a markdown file (up to the next `## `), or appends it."""
-  with open(path) as f:
-    lines = f.read().splitlines(keepends=True)
-  section = f"{title}\n\n{body}\n"
-  start = next((i for i, line in enumerate(lines) if line.rstrip() == title), None)
-  if start is None:
-    text = "".join(lines).rstrip("\n") + "\n\n" + section
-  else:
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-               len(lines))
-    tail = "".join(lines[end:])
-    text = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 if __name__ == "__main__":
