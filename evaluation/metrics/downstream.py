@@ -166,6 +166,24 @@ def downstream_from_arrays(codes_train, factors_train, codes_test, factors_test,
                          accuracy_per_factor(models, codes_test, factors_test))
 
 
+def draw_sets_per_size(ground_truth_data, representation_function, random_state, sizes,
+                       num_test, batch_size):
+  """The reference's draws for a task at several training sizes: for each size its training
+  set, then a test set of `num_test` (`batch_size` at a time), then the boosted trees' seed.
+
+  Returns:
+    ([(size, (codes_train, factors_train), (codes_test, factors_test)), ...], seed).
+  """
+  drawn = []
+  for size in sizes:
+    train = utils.generate_batch_factor_code(ground_truth_data, representation_function, size,
+                                             random_state, batch_size)
+    test = utils.generate_batch_factor_code(ground_truth_data, representation_function,
+                                            num_test, random_state, batch_size)
+    drawn.append((size, train, test))
+  return drawn, int(random_state.randint(boosted_trees.SEED_BOUND))
+
+
 def compute_downstream(ground_truth_data, representation_function, random_state, predictor,
                        num_train=(10, 100, 1000, 10000), num_test=5000, batch_size=16,
                        n_jobs=None, multiclass="one_vs_rest", estimator="reference"):
@@ -180,14 +198,8 @@ def compute_downstream(ground_truth_data, representation_function, random_state,
   """
   sizes = [validation.positive_int(n, "num_train") for n in np.atleast_1d(num_train).tolist()]
   boosted_trees.check_estimator(estimator)
-  data = []
-  for size in sizes:
-    train = utils.generate_batch_factor_code(ground_truth_data, representation_function, size,
-                                             random_state, batch_size)
-    test = utils.generate_batch_factor_code(ground_truth_data, representation_function,
-                                            num_test, random_state, batch_size)
-    data.append((size, train, test))
-  seed = int(random_state.randint(boosted_trees.SEED_BOUND))
+  data, seed = draw_sets_per_size(ground_truth_data, representation_function, random_state,
+                                  sizes, num_test, batch_size)
   scores = {}
   for size, (codes_train, factors_train), (codes_test, factors_test) in data:
     size_scores = downstream_from_arrays(codes_train, factors_train, codes_test, factors_test,

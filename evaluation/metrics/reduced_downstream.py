@@ -38,7 +38,6 @@ import numpy as np
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import dci
 from evaluation.metrics import downstream
-from evaluation.metrics import utils
 from zoo import validation
 
 
@@ -132,14 +131,8 @@ def compute_reduced_downstream(ground_truth_data, representation_function, rando
   sizes = [validation.positive_int(n, "num_train") for n in np.atleast_1d(num_train).tolist()]
   validation.one_of(predictor, downstream.PREDICTORS, "predictor")
   validation.positive_int(num_factors_to_remove, "num_factors_to_remove")
-  drawn = []
-  for size in sizes:
-    train = utils.generate_batch_factor_code(ground_truth_data, representation_function, size,
-                                             random_state, batch_size)
-    test = utils.generate_batch_factor_code(ground_truth_data, representation_function,
-                                            num_test, random_state, batch_size)
-    drawn.append((size, train, test))
-  seed = int(random_state.randint(boosted_trees.SEED_BOUND))
+  drawn, seed = downstream.draw_sets_per_size(ground_truth_data, representation_function,
+                                              random_state, sizes, num_test, batch_size)
   scores = {}
   for size, (codes_train, factors_train), (codes_test, factors_test) in drawn:
     size_scores = reduced_downstream_from_arrays(
