@@ -57,6 +57,18 @@ def run_binary(module, *flags):
                         timeout=300, cwd=REPO)
 
 
+def assert_one_line_errors(test, cases):
+  """Each case, `what -> (zoo-evaluate flags, start of the message)`, exits 1 with that one
+  error line."""
+  for what, (flags, message) in cases.items():
+    with test.subTest(what):
+      result = run_binary("evaluation.evaluate_main", *flags)
+      test.assertEqual(result.returncode, 1, result.stderr[-2000:])
+      lines = result.stderr.strip().splitlines()
+      test.assertEqual(len(lines), 1, result.stderr[-2000:])
+      test.assertTrue(lines[0].startswith(f"zoo-evaluate: error: {message}"), lines[0])
+
+
 def load_and_evaluate(load, output_dir, metrics=METRICS):
   """Evaluates the way zoo-evaluate does: fresh gin, load, then metric bindings."""
   gin.clear_config()
@@ -184,13 +196,7 @@ class EvaluateSavedModelTest(tf.test.TestCase):
                                     "--checkpoint=/x/ckpt-1"],
                                    "--checkpoint applies to --model_dir only"),
     }
-    for what, (flags, message) in cases.items():
-      with self.subTest(what):
-        result = run_binary("evaluation.evaluate_main", *flags)
-        self.assertEqual(result.returncode, 1, result.stderr[-2000:])
-        lines = result.stderr.strip().splitlines()
-        self.assertEqual(len(lines), 1, result.stderr[-2000:])
-        self.assertTrue(lines[0].startswith(f"zoo-evaluate: error: {message}"), lines[0])
+    assert_one_line_errors(self, cases)
     self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(), "never")))
 
 
@@ -264,13 +270,7 @@ class EvaluateUdrBinaryTest(tf.test.TestCase):
                                       "--saved_model given 2 times; several models are "
                                       "compared only with --udr"),
     }
-    for what, (flags, message) in cases.items():
-      with self.subTest(what):
-        result = run_binary("evaluation.evaluate_main", *flags)
-        self.assertEqual(result.returncode, 1, result.stderr[-2000:])
-        lines = result.stderr.strip().splitlines()
-        self.assertEqual(len(lines), 1, result.stderr[-2000:])
-        self.assertTrue(lines[0].startswith(f"zoo-evaluate: error: {message}"), lines[0])
+    assert_one_line_errors(self, cases)
     self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(), "never")))
 
 
