@@ -84,3 +84,15 @@ def random_state(value, name="random_state"):
   if not isinstance(value, np.random.RandomState):
     raise ValueError(f"{name}: expected a numpy.random.RandomState, got {type(value).__name__}")
   return value
+
+
+def non_negative_matrix(value, name, axes, entries="values"):
+  """`value` as a float64 `[rows, columns]` array with no empty axis and only finite,
+  non-negative entries; `axes` names the two axes in the error (`num_codes, num_factors`)."""
+  matrix = np.asarray(value, dtype=np.float64)
+  if matrix.ndim != 2 or 0 in matrix.shape:
+    raise ValueError(f"{name}: expected a non-empty 2-D array [{axes}], got shape "
+                     f"{matrix.shape}")
+  if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
+    raise ValueError(f"{name}: expected finite non-negative {entries}")
+  return matrix

@@ -32,19 +32,15 @@ import scipy.stats
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
+from zoo import validation
 
 # The reference's smoothing of the importance distributions.
 _IMPORTANCE_EPSILON = 1e-11
 
 
 def _check_importance_matrix(importance_matrix):
-  importance_matrix = np.asarray(importance_matrix, dtype=np.float64)
-  if importance_matrix.ndim != 2 or 0 in importance_matrix.shape:
-    raise ValueError("importance_matrix: expected a non-empty 2-D array [num_codes, num_factors],"
-                     f" got shape {importance_matrix.shape}")
-  if not np.all(np.isfinite(importance_matrix)) or np.any(importance_matrix < 0):
-    raise ValueError("importance_matrix: expected finite non-negative values")
-  return importance_matrix
+  return validation.non_negative_matrix(importance_matrix, "importance_matrix",
+                                        "num_codes, num_factors")
 
 
 def _one_minus_entropy(distributions, base):

@@ -57,12 +57,8 @@ def inter_group_fairness(counts):
     (mean over columns weighted by column totals, maximum over columns) of the total variation
     distance between each column's normalized distribution and the row sums' distribution.
   """
-  counts = np.asarray(counts, dtype=np.float64)
-  if counts.ndim != 2 or 0 in counts.shape:
-    raise ValueError(f"counts: expected a non-empty 2-D array [target values, sensitive "
-                     f"values], got shape {counts.shape}")
-  if not np.all(np.isfinite(counts)) or np.any(counts < 0):
-    raise ValueError("counts: expected finite non-negative counts")
+  counts = validation.non_negative_matrix(counts, "counts", "target values, sensitive values",
+                                          entries="counts")
   group_sizes = counts.sum(axis=0)
   if np.any(group_sizes <= 0):
     raise ValueError("counts: expected every column (sensitive value) to have a positive total")

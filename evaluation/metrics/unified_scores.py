@@ -115,12 +115,7 @@ def precision_scores(matrix):
 
 def aggregate(matrix, factors_train):
   """Every aggregation of a `[d, F]` matrix (keys without the matrix prefix)."""
-  matrix = np.asarray(matrix, dtype=np.float64)
-  if matrix.ndim != 2 or 0 in matrix.shape:
-    raise ValueError(f"matrix: expected a non-empty 2-D array [num_codes, num_factors], got "
-                     f"shape {matrix.shape}")
-  if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
-    raise ValueError("matrix: expected finite non-negative values")
+  matrix = validation.non_negative_matrix(matrix, "matrix", "num_codes, num_factors")
   if factors_train.shape[1] != matrix.shape[1]:
     raise ValueError(f"factors_train: expected {matrix.shape[1]} factors (the matrix's "
                      f"columns), got {factors_train.shape[1]}")
