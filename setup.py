@@ -13,8 +13,10 @@ setuptools.setup(
         "TF2/Keras 3 model zoo for disentangled representation learning, with TFP posterior "
         "families, mutual-information measures and SavedModel exports."
     ),
-    packages=setuptools.find_packages(include=["zoo", "zoo.*", "evaluation", "evaluation.*",
-                                               "export", "export.*"]),
+    packages=setuptools.find_packages(include=[
+        f"{package}{suffix}" for package in ("common", "zoo", "export", "evaluation", "studies",
+                                             "binaries")
+        for suffix in ("", ".*")]),
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow==2.21.0",
@@ -37,16 +39,16 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest>=8,<10"],
-        # zoo-study --executor=ray (zoo/study/ray_executor.py); make test installs it.
+        # zoo-study --executor=ray (studies/ray_executor.py); make test installs it.
         "ray": ["ray>=2.40,<3"],
     },
     entry_points={
         "console_scripts": [
-            "zoo-train=zoo.train_main:run",
-            "zoo-evaluate=evaluation.evaluate_main:run",
-            "zoo-visualize=evaluation.visualize_main:run",
-            "zoo-export=export.export_main:run",
-            "zoo-study=zoo.study.main:run",
+            "zoo-train=binaries.train_main:run",
+            "zoo-evaluate=binaries.evaluate_main:run",
+            "zoo-visualize=binaries.visualize_main:run",
+            "zoo-export=binaries.export_main:run",
+            "zoo-study=binaries.study_main:run",
         ],
     },
 )

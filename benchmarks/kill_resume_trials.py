@@ -31,13 +31,13 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from machine_info import cpu_model  # noqa: E402
 from tiny_mlp import TINY_RUN_BINDINGS  # noqa: E402
-from zoo import checkpoints  # noqa: E402
+from zoo.training import checkpoints  # noqa: E402
 
 BINDINGS = TINY_RUN_BINDINGS + ["training.log_every = 500"]
 
 
 def command(model_dir, num_steps, checkpoint_every):
-  argv = [sys.executable, "-m", "zoo.train_main", f"--model_dir={model_dir}"]
+  argv = [sys.executable, "-m", "binaries.train_main", f"--model_dir={model_dir}"]
   return argv + [f"--gin_bindings={b}" for b in BINDINGS + [
       f"training.num_steps = {num_steps}", f"training.checkpoint_every = {checkpoint_every}"]]
 

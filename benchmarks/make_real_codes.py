@@ -29,13 +29,13 @@ import time
 import gin
 import numpy as np
 
+from common import cli
 from evaluation import trained_model
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import utils
-from zoo import cli
+from studies import spec as study_spec
 from zoo import training
-from zoo.study import spec as study_spec
-import zoo.all_configurables  # noqa: F401  pylint: disable=unused-import  (the gin configurables)
+import zoo.training.all_configurables  # noqa: F401  pylint: disable=unused-import  (the gin configurables)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUDY = os.path.join(REPO, "gin_configs", "studies", "posterior_correlation_cpu.gin")

@@ -58,11 +58,11 @@ from evaluation.metrics import factor_vae
 from evaluation.metrics import irs
 from evaluation.metrics import mig
 from evaluation.metrics import modularity_explicitness
+from evaluation.metrics import presorted_tree
 from evaluation.metrics import sap
 from evaluation.metrics import unsupervised
-from evaluation.metrics import presorted_tree
 import make_real_codes
-from zoo import io_utils
+from common import io_utils
 from machine_info import cpu_model
 from machine_info import load_average
 

@@ -25,9 +25,9 @@ import gin
 
 from machine_info import cpu_model
 from machine_info import load_average
-from zoo import cli
+from common import cli
 from zoo import training
-import zoo.all_configurables  # pylint: disable=unused-import  (registers every configurable)
+import zoo.training.all_configurables  # pylint: disable=unused-import  (registers every configurable)
 
 DEMO = os.path.join(cli.REPO_ROOT, "gin_configs", "demo.gin")
 

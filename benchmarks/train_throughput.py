@@ -28,13 +28,13 @@ import tensorflow as tf
 
 from machine_info import cpu_model
 from machine_info import load_average
-from zoo import checkpoints
 from zoo import data as zoo_data
 from zoo import models
 from zoo import training
 from zoo.networks import decoders
 from zoo.networks import encoders
-import zoo.all_configurables  # noqa: F401
+from zoo.training import checkpoints
+import zoo.training.all_configurables  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BINDINGS = [

@@ -1,7 +1,7 @@
 """Applying a function of observations to many of them, a batch at a time."""
 import numpy as np
 
-from zoo import validation
+from common import validation
 
 
 def apply_in_batches(fn, inputs, batch_size, what="function"):

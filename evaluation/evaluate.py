@@ -16,12 +16,12 @@ import time
 import gin
 import numpy as np
 
+from common import cli
+from common import io_utils
+from common import validation
 from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from evaluation.metrics import udr
-from zoo import cli
-from zoo import io_utils
-from zoo import validation
 
 # Metrics that need the full posterior (mean and covariance), not only codes.
 POSTERIOR_METRICS = ("mi_measures",)

@@ -24,8 +24,8 @@ reported as exactly 0 (the mean pools the K estimates).
 import numpy as np
 import tensorflow as tf
 
+from common import validation
 from evaluation import mi_posterior_arrays as arrays
-from zoo import validation
 
 LOG_2PI = arrays.LOG_2PI
 

@@ -22,10 +22,10 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from common import validation
 from evaluation import mi_invariance as mi_invariance_lib
 from evaluation import mi_posterior_arrays as arrays
 from evaluation.batching import apply_in_batches
-from zoo import validation
 
 LOG_2PI = arrays.LOG_2PI
 

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from zoo import validation
+from common import validation
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -18,13 +18,13 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from common import cli
 from evaluation.batching import apply_in_batches
 from export import loader
-from zoo import checkpoints
-from zoo import cli
 from zoo import data as zoo_data
 from zoo.models import priors
-import zoo.all_configurables  # noqa: F401  (a model's gin configuration names them all)
+from zoo.training import checkpoints
+import zoo.training.all_configurables  # noqa: F401  (a model's gin configuration names them all)
 
 
 class TrainedModel:
@@ -96,7 +96,7 @@ class TrainedModel:
 def from_model_dir(model_dir, checkpoint=None, log_fn=print):
   """Rebuilds the model of a zoo-train run and restores a checkpoint (default the latest).
 
-  The restore is `zoo.checkpoints.restore_run`, the object graph training saves, checked to
+  The restore is `zoo.training.checkpoints.restore_run`, the object graph training saves, checked to
   match, so evaluation, pictures and exports of a run see the same weights.
   """
   if not os.path.isdir(model_dir):

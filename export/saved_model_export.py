@@ -17,9 +17,9 @@ import tensorflow as tf
 
 from export import check_export_target
 from export import loader
-from zoo import checkpoints
 from zoo.posteriors import gaussian_utils
-import zoo.all_configurables  # noqa: F401  (the operative config names every configurable)
+from zoo.training import checkpoints
+import zoo.training.all_configurables  # noqa: F401  (the operative config names every configurable)
 
 class ModelOutputs:
   """What the signatures compute, as plain functions of a restored zoo model.
@@ -95,7 +95,7 @@ class ExportModule(tf.Module):
 
 
 def export_metadata(trained, module):
-  """The dict written to assets/metadata.json, for a `zoo.checkpoints.RestoredRun`."""
+  """The dict written to assets/metadata.json, for a `zoo.training.checkpoints.RestoredRun`."""
   model = trained.model
   return {
       "format_version": loader.FORMAT_VERSION,

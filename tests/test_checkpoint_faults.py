@@ -17,11 +17,11 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from common import cli
 from export import saved_model_export
-from zoo import checkpoints
-from zoo import cli
 from zoo import training
-import zoo.all_configurables  # noqa: F401
+from zoo.training import checkpoints
+import zoo.training.all_configurables  # noqa: F401
 from tiny_mlp import TINY_RUN_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -158,7 +158,7 @@ class DamagedCheckpointTest(tf.test.TestCase):
     for _, path in checkpoints.list_checkpoints(checkpoints.checkpoint_dir(model_dir)):
       truncate(data_file(path))
     before = snapshot(model_dir)
-    command = [sys.executable, "-m", "zoo.train_main", f"--model_dir={model_dir}"]
+    command = [sys.executable, "-m", "binaries.train_main", f"--model_dir={model_dir}"]
     command += [f"--gin_bindings={b}" for b in BINDINGS + ["training.num_steps = 250"]]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
     self.assertEqual(result.returncode, 1, result.stderr)
@@ -189,7 +189,7 @@ class DamagedCheckpointTest(tf.test.TestCase):
     gin.clear_config()
     output = os.path.join(self.root, "evaluation")
     result = subprocess.run(
-        [sys.executable, "-m", "evaluation.evaluate_main", f"--model_dir={model_dir}",
+        [sys.executable, "-m", "binaries.evaluate_main", f"--model_dir={model_dir}",
          f"--output_dir={output}", "--metrics=mig", "--gin_bindings=mig.num_train = 100"],
         capture_output=True, text=True, timeout=300, cwd=REPO)
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])

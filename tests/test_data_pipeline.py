@@ -8,9 +8,9 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-import zoo.data
 from zoo.data import get_dataset, make_dataset
 from zoo.data.pipeline import batch_random_state
+import zoo.data
 
 GIN_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "gin_configs", "datasets")
 

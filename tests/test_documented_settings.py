@@ -14,14 +14,14 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from common import cli
 from evaluation import evaluate
 from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from evaluation.pictures import make_pictures
-from zoo import cli
 from zoo import data as zoo_data
-import zoo.all_configurables  # noqa: F401
-import zoo.study.spec  # noqa: F401  (registers `study`)
+import studies.spec  # noqa: F401  (registers `study`)
+import zoo.training.all_configurables  # noqa: F401
 from identity_factors import IdentityFactorsData
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

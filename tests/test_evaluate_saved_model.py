@@ -11,12 +11,12 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from common import cli
 from evaluation import evaluate
 from evaluation import metrics as metric_registry
 from evaluation import trained_model
-from zoo import cli
 from zoo import training
-import zoo.all_configurables  # noqa: F401
+import zoo.training.all_configurables  # noqa: F401
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +62,7 @@ def assert_one_line_errors(test, cases):
   error line."""
   for what, (flags, message) in cases.items():
     with test.subTest(what):
-      result = run_binary("evaluation.evaluate_main", *flags)
+      result = run_binary("binaries.evaluate_main", *flags)
       test.assertEqual(result.returncode, 1, result.stderr[-2000:])
       lines = result.stderr.strip().splitlines()
       test.assertEqual(len(lines), 1, result.stderr[-2000:])
@@ -102,7 +102,7 @@ class EvaluateSavedModelTest(tf.test.TestCase):
     training.train(cls.model_dir, log_fn=lambda line: None)
     gin.clear_config()
     # The zoo-export binary, end to end.
-    cls.export_run = run_binary("export.export_main", f"--model_dir={cls.model_dir}",
+    cls.export_run = run_binary("binaries.export_main", f"--model_dir={cls.model_dir}",
                                 f"--export_dir={cls.export_dir}")
 
   @classmethod
@@ -171,7 +171,7 @@ class EvaluateSavedModelTest(tf.test.TestCase):
 
   def test_evaluate_binary_with_saved_model(self):
     output_dir = os.path.join(self.get_temp_dir(), "binary")
-    result = run_binary("evaluation.evaluate_main", f"--saved_model={self.export_dir}",
+    result = run_binary("binaries.evaluate_main", f"--saved_model={self.export_dir}",
                         f"--output_dir={output_dir}", "--metrics=mig,mi_measures",
                         *[f"--gin_bindings={b}" for b in METRIC_BINDINGS])
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
@@ -214,7 +214,7 @@ class EvaluateUdrBinaryTest(tf.test.TestCase):
     training.train(model_dir, log_fn=lambda line: None)
     gin.clear_config()
     cls.exports = [os.path.join(cls.root, name) for name in ("export_a", "export_b")]
-    cls.export_run = run_binary("export.export_main", f"--model_dir={model_dir}",
+    cls.export_run = run_binary("binaries.export_main", f"--model_dir={model_dir}",
                                 f"--export_dir={cls.exports[0]}")
     shutil.copytree(cls.exports[0], cls.exports[1])
 
@@ -234,7 +234,7 @@ class EvaluateUdrBinaryTest(tf.test.TestCase):
     # that the latents are compared and not filtered away.
     bindings = ["udr.num_data_points = 200", "udr.kl_filter_threshold = 0.0",
                 "udr.correlation_matrix = 'spearman'"]
-    result = run_binary("evaluation.evaluate_main", "--udr",
+    result = run_binary("binaries.evaluate_main", "--udr",
                         *[f"--saved_model={e}" for e in self.exports],
                         f"--output_dir={output_dir}", *[f"--gin_bindings={b}" for b in bindings])
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])

@@ -13,14 +13,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common import cli
 from export import loader
 from export import saved_model_export
-from zoo import cli
 from zoo import data as zoo_data
 from zoo import models
 from zoo import training
 from zoo.posteriors import gaussian_utils
-import zoo.all_configurables  # noqa: F401
+import zoo.training.all_configurables  # noqa: F401
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,7 +107,7 @@ def restore_in_process(model_dir, checkpoint):
 
 
 def run_export_binary(*flags):
-  return subprocess.run([sys.executable, "-m", "export.export_main", *flags],
+  return subprocess.run([sys.executable, "-m", "binaries.export_main", *flags],
                         capture_output=True, text=True, timeout=300, cwd=REPO)
 
 

@@ -12,14 +12,14 @@ import sys
 import gin
 import tensorflow as tf
 
+from common import cli
 from evaluation import evaluate
 from evaluation import trained_model
 from export import loader
 from export import saved_model_export
-from zoo import checkpoints
-from zoo import cli
 from zoo import training
-import zoo.all_configurables  # noqa: F401
+from zoo.training import checkpoints
+import zoo.training.all_configurables  # noqa: F401
 from processes import make_read_only
 from tiny_mlp import TINY_RUN_BINDINGS
 
@@ -117,7 +117,7 @@ class ExportFaultsTest(tf.test.TestCase):
   def test_evaluating_a_tampered_export_fails_without_results(self):
     copy = self.tampered(self.export_dir, "evaluate_tampered", latent_dim=10)
     output = os.path.join(self.root, "tampered_evaluation")
-    result = run_module("evaluation.evaluate_main", f"--saved_model={copy}",
+    result = run_module("binaries.evaluate_main", f"--saved_model={copy}",
                         f"--output_dir={output}", "--metrics=mig")
     self.assertRegex(error_line(self, result, "zoo-evaluate"), r"latent_dim 10 \(the signatures")
     self.assertFalse(os.path.exists(output))
@@ -128,12 +128,12 @@ class ExportFaultsTest(tf.test.TestCase):
       f.write("x\n")
     read_only = os.path.join(self.root, "read_only_output")
     os.makedirs(read_only)
-    cases = {"evaluation.evaluate_main": [("zoo-evaluate", a_file,
+    cases = {"binaries.evaluate_main": [("zoo-evaluate", a_file,
                                            "exists and is not a directory")],
-             "evaluation.visualize_main": [("zoo-visualize", os.path.join(a_file, "pictures"),
+             "binaries.visualize_main": [("zoo-visualize", os.path.join(a_file, "pictures"),
                                             f"lies under {a_file}")]}
     if make_read_only(self, read_only):
-      cases["evaluation.evaluate_main"].append(("zoo-evaluate", read_only, "is not writable"))
+      cases["binaries.evaluate_main"].append(("zoo-evaluate", read_only, "is not writable"))
     for module, targets in cases.items():
       for program, output, problem in targets:
         with self.subTest(f"{program} {problem}"):
@@ -145,7 +145,7 @@ class ExportFaultsTest(tf.test.TestCase):
 
   def test_metric_settings_and_seeds_are_named_as_the_user_wrote_them(self):
     output = os.path.join(self.root, "settings_evaluation")
-    result = run_module("evaluation.evaluate_main", f"--saved_model={self.export_dir}",
+    result = run_module("binaries.evaluate_main", f"--saved_model={self.export_dir}",
                         f"--output_dir={output}", "--metrics=mig,mi_measures",
                         "--gin_bindings=mig.num_bins = 0")
     self.assertEqual(error_line(self, result, "zoo-evaluate"),
@@ -168,7 +168,7 @@ class ExportFaultsTest(tf.test.TestCase):
     if not make_read_only(self, read_only):
       self.skipTest("root without the right to mount: no read-only directory to export into")
     target = os.path.join(read_only, "export")
-    result = run_module("export.export_main", f"--model_dir={self.model_dir}",
+    result = run_module("binaries.export_main", f"--model_dir={self.model_dir}",
                         f"--export_dir={target}")
     self.assertEqual(error_line(self, result, "zoo-export"),
                      f"--export_dir {target}: cannot write into {read_only}")

@@ -8,18 +8,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common import cli
 from evaluation import evaluate
 from evaluation import trained_model
 from evaluation.metrics import mig  # noqa: F401  (registers the mig.* gin settings)
 from export import loader
 from export import saved_model_export
-from zoo import checkpoints
-from zoo import cli
 from zoo import data as zoo_data
 from zoo import models
 from zoo import training
 from zoo.models import infogan
-import zoo.all_configurables  # noqa: F401
+from zoo.training import checkpoints
+import zoo.training.all_configurables  # noqa: F401
 
 LATENT_DIM = 3
 FAMILIES = ("factorized", "correlated_noise", "full_covariance", "low_rank")

@@ -1,10 +1,10 @@
 """The import rule of docs/ARCHITECTURE.md, checked on the source: layers only point down.
 
-Layers, lowest first: shared utilities (zoo.cli, zoo.io_utils, zoo.validation); data, networks
-and posterior families; models; training (training loop, checkpoints, strategies); export;
-evaluation; the study. Binaries (`*_main.py`, `zoo/study/main.py`) sit on top. A module may
-import its own layer and the ones below, never one above, and only binaries import project
-modules inside functions (to keep `--help` fast), never to dodge a cycle.
+The folders are the layers, lowest first: `common/` (utilities every layer uses); `zoo/` (data,
+networks and posterior families; models; training); `export/`; `evaluation/`; `studies/`;
+`binaries/` (the console scripts). A module may import its own layer and the ones below, never
+one above, and only binaries import project modules inside functions (to keep `--help` fast),
+never to dodge a cycle.
 """
 import ast
 import os
@@ -12,21 +12,23 @@ import os
 import tensorflow as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("zoo", "export", "evaluation")
+PACKAGES = ("common", "zoo", "export", "evaluation", "studies", "binaries")
 
-# Module name prefix -> layer; the longest matching prefix decides.
+# Module name prefix -> layer; the longest matching prefix decides. Inside zoo/ the subpackages
+# are layers of their own (data, networks and posteriors below models, models below training).
 LAYERS = {
-    "zoo.cli": 0, "zoo.io_utils": 0, "zoo.validation": 0, "zoo": 0,
-    "zoo.data": 1, "zoo.networks": 1, "zoo.posteriors": 1,
+    "common": 0,
+    "zoo": 1, "zoo.data": 1, "zoo.networks": 1, "zoo.posteriors": 1,
     "zoo.models": 2,
-    "zoo.training": 3, "zoo.checkpoints": 3, "zoo.distribute": 3, "zoo.all_configurables": 3,
+    "zoo.training": 3,
     "export": 4,
     "evaluation": 5,
-    "zoo.study": 6,
+    "studies": 6,
+    "binaries": 7,
 }
-BINARY_LAYER = 7
-LAYER_NAMES = ["utilities", "data/networks/posteriors", "models", "training", "export",
-               "evaluation", "study", "binaries"]
+BINARY_LAYER = LAYERS["binaries"]
+LAYER_NAMES = ["common", "data/networks/posteriors", "models", "training", "export",
+               "evaluation", "studies", "binaries"]
 # Modules of one layer that must not import each other either (siblings, not a stack).
 SIBLINGS = ("zoo.data", "zoo.networks", "zoo.posteriors")
 
@@ -37,8 +39,6 @@ def module_name(path):
 
 
 def layer_of(name):
-  if name.endswith("_main") or name == "zoo.study.main":
-    return BINARY_LAYER
   matches = [prefix for prefix in LAYERS if name == prefix or name.startswith(prefix + ".")]
   return LAYERS[max(matches, key=len)] if matches else None
 
@@ -124,8 +124,8 @@ class ImportRuleTest(tf.test.TestCase):
     found = [(project_module(name), in_function) for name, _, in_function in imports(tree)]
     self.assertEqual(found, [("evaluation.metrics", False), ("zoo.models", True)])
     self.assertGreater(layer_of("evaluation.metrics"), layer_of("zoo.models.vae"))
-    self.assertEqual(layer_of("zoo.train_main"), BINARY_LAYER)
-    self.assertEqual(layer_of("zoo.study.report.table"), LAYERS["zoo.study"])
+    self.assertEqual(layer_of("binaries.train_main"), BINARY_LAYER)
+    self.assertEqual(layer_of("studies.report.table"), LAYERS["studies"])
 
 
 if __name__ == "__main__":

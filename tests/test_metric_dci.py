@@ -20,8 +20,8 @@ from evaluation.metrics import dci
 from evaluation.metrics import downstream
 from evaluation.metrics import presorted_tree
 from evaluation.metrics import utils
-from zoo.study import report as study_report
-from zoo.study.report import table as report_table
+from studies import report as study_report
+from studies.report import table as report_table
 
 _SIZES = np.array([3, 4, 2])
 # Every code takes every factor with weight +-1/sqrt(3): invertible, but no code is one factor.

@@ -16,14 +16,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common import cli
 from export import loader
 from export import saved_model_export
-from zoo import checkpoints
-from zoo import cli
 from zoo import data as zoo_data
 from zoo import training
 from zoo.models import zoo_model
-import zoo.all_configurables  # noqa: F401
+from zoo.training import checkpoints
+import zoo.training.all_configurables  # noqa: F401
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -164,7 +164,7 @@ class LoopOptionsTest(tf.test.TestCase):
     results = {}
     for option in ("False", "True"):
       model_dir = os.path.join(self.get_temp_dir(), f"deterministic_{option}")
-      command = [sys.executable, "-m", "zoo.train_main", f"--model_dir={model_dir}"]
+      command = [sys.executable, "-m", "binaries.train_main", f"--model_dir={model_dir}"]
       command += [f"--gin_bindings={b}" for b in VECTORS + [
           "model.name = 'beta_vae'", "posterior.name = 'factorized'", "training.num_steps = 6",
           "training.batch_size = 8", f"training.deterministic = {option}"]]

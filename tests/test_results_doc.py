@@ -1,7 +1,7 @@
 """docs/RESULTS.md reports what the shipped CPU studies produced.
 
 Each study's results.csv is committed beside the report (docs/results/<study>/); every table row
-of the study's section of RESULTS.md must be what zoo.study.report computes from that CSV
+of the study's section of RESULTS.md must be what studies.report computes from that CSV
 today, so neither a typed-in number nor a change of the statistics can go unnoticed.
 """
 import json
@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-from zoo.study import report as study_report
+from studies import report as study_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "docs", "results", "posterior_correlation_cpu")

@@ -15,11 +15,11 @@ import time
 import gin
 import tensorflow as tf
 
-from zoo import checkpoints
-from zoo import cli
-from zoo import io_utils
+from common import cli
+from common import io_utils
 from zoo import training
-import zoo.all_configurables  # noqa: F401
+from zoo.training import checkpoints
+import zoo.training.all_configurables  # noqa: F401
 from processes import make_read_only
 from tiny_mlp import TINY_RUN_BINDINGS
 
@@ -54,7 +54,7 @@ def train(model_dir, bindings, lines=None, **kwargs):
 
 
 def train_command(model_dir, bindings, *flags):
-  command = [sys.executable, "-m", "zoo.train_main", f"--model_dir={model_dir}", *flags]
+  command = [sys.executable, "-m", "binaries.train_main", f"--model_dir={model_dir}", *flags]
   return command + [f"--gin_bindings={b}" for b in bindings]
 
 

@@ -18,23 +18,23 @@ from scipy import stats
 import tensorflow as tf
 
 # Read when Ray is imported: the Ray instance the tests start listens on the loopback interface
-# only (zoo.study.main.RAY_LOOPBACK_ENVIRONMENT does the same for zoo-study's own instance).
+# only (binaries.study_main.RAY_LOOPBACK_ENVIRONMENT does the same for zoo-study's own instance).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 try:
   import ray
-  from zoo.study import ray_executor
+  from studies import ray_executor
 except ImportError:  # the optional extra: pip install '.[ray]' (make test installs it)
   ray = ray_executor = None
 
-from zoo import checkpoints
-from zoo import io_utils
+from common import io_utils
+from studies import in_process
+from studies import report
+from studies import run_dirs
+from studies import runner
+from studies import spec
+from studies import stages
 from zoo import training
-from zoo.study import in_process
-from zoo.study import report
-from zoo.study import run_dirs
-from zoo.study import runner
-from zoo.study import spec
-from zoo.study import stages
+from zoo.training import checkpoints
 from processes import child_processes, is_running, kill_if_running, make_read_only, process_status
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +91,7 @@ def write_file(directory, name, text):
 
 
 def run_binary(*args, timeout=300):
-  return subprocess.run([sys.executable, "-m", "zoo.study.main", *args], capture_output=True,
+  return subprocess.run([sys.executable, "-m", "binaries.study_main", *args], capture_output=True,
                         text=True, timeout=timeout, cwd=REPO)
 
 
@@ -260,7 +260,7 @@ class StudyRunTest(tf.test.TestCase):
     paths = run_dirs.RunPaths.of(output, TINY_RUNS[3])
     self.assertTrue(os.path.isfile(paths.done_file))
     with open(os.path.join(paths.logs_dir, "train.log")) as f:
-      self.assertIn("zoo.train_main", f.readline())
+      self.assertIn("binaries.train_main", f.readline())
     # The binaries in subprocesses compute exactly what the in-process stages computed.
     self.assertEqual(metric_values(paths.results_file), metric_values(
         run_dirs.RunPaths.of(self.output, TINY_RUNS[3]).results_file))
@@ -445,7 +445,7 @@ def trainers_by_model_dir():
     except OSError:
       continue
     status = process_status(int(entry))
-    if "zoo.train_main" in argv and status and status[0] != "Z":
+    if "binaries.train_main" in argv and status and status[0] != "Z":
       candidates[int(entry)] = (status[1], argv)
   found = {}
   for pid, (parent, argv) in candidates.items():
@@ -575,7 +575,7 @@ class RayExecutorTest(tf.test.TestCase):
       log = f.read()
     # Two trainers one after the other; the second resumed from a checkpoint at least as new
     # as the one seen before the kill.
-    self.assertEqual(log.count("zoo.train_main"), 2, log[-3000:])
+    self.assertEqual(log.count("binaries.train_main"), 2, log[-3000:])
     self.assertIn("resuming from", log)
     self.assertNotIn("another zoo-train", log)
     with open(os.path.join(paths.model_dir, "train_results.json")) as f:
@@ -584,7 +584,7 @@ class RayExecutorTest(tf.test.TestCase):
     self.assertEqual(train_results["final_step"], 2000)
     for name in TINY_RUNS[1:]:
       with open(run_dirs.RunPaths.of(self.output, name).log_file("train")) as f:
-        self.assertEqual(f.read().count("zoo.train_main"), 1)
+        self.assertEqual(f.read().count("binaries.train_main"), 1)
 
   def test_finished_runs_are_skipped_and_the_ray_flags_are_checked(self):
     lines = []
@@ -726,7 +726,7 @@ class StageProcessTest(tf.test.TestCase):
                                                                  "training.num_steps = 10000000"))
     output = os.path.join(root, "out")
     study = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, "-m", "zoo.study.main", f"--study={study_file}",
+        [sys.executable, "-m", "binaries.study_main", f"--study={study_file}",
          f"--output_dir={output}", f"--only_run={TINY_RUNS[0]}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     self.addCleanup(kill_if_running, study.pid)
@@ -739,7 +739,7 @@ class StageProcessTest(tf.test.TestCase):
                and any(name.startswith("ckpt-") for name in os.listdir(checkpoints))):
       self.assertIsNone(study.poll(), "zoo-study ended before its trainer got going")
       self.assertLess(time.time(), deadline, "no checkpoint from the trainer in time")
-      trainers = trainers or child_processes(study.pid, "zoo.train_main")
+      trainers = trainers or child_processes(study.pid, "binaries.train_main")
       time.sleep(0.2)
     self.assertLen(trainers, 1)
     self.addCleanup(kill_if_running, trainers[0])  # a failure must not leave it running

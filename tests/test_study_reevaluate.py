@@ -9,12 +9,12 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from zoo.study import in_process
-from zoo.study import reevaluate
-from zoo.study import report
-from zoo.study import run_dirs
-from zoo.study import runner
-from zoo.study import spec
+from studies import in_process
+from studies import reevaluate
+from studies import report
+from studies import run_dirs
+from studies import runner
+from studies import spec
 from test_study import metric_values, run_binary, TINY_RUNS, TINY_STUDY, write_file
 
 # The tiny study (2 posteriors x 2 seeds) evaluated with MIG only; the re-evaluation adds the

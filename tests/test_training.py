@@ -11,9 +11,9 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-from zoo import cli
+from common import cli
 from zoo import training
-import zoo.all_configurables  # noqa: F401
+import zoo.training.all_configurables  # noqa: F401
 from tiny_mlp import TINY_RUN_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,7 +23,7 @@ FAST_BINDINGS = TINY_RUN_BINDINGS + ["training.batch_size = 32"]
 
 
 def train_command(model_dir, *extra):
-  command = [sys.executable, "-m", "zoo.train_main", f"--model_dir={model_dir}"]
+  command = [sys.executable, "-m", "binaries.train_main", f"--model_dir={model_dir}"]
   command += [f"--gin_bindings={b}" for b in FAST_BINDINGS]
   return command + list(extra)
 

@@ -10,16 +10,16 @@ from PIL import Image
 from scipy import stats
 import tensorflow as tf
 
+from common import cli
 from evaluation import trained_model
 from evaluation.pictures import grids
 from evaluation.pictures import make_pictures
 from evaluation.pictures import mi_plots
 from evaluation.pictures import traversals
 from export import saved_model_export
-from zoo import cli
 from zoo import data as zoo_data
 from zoo import training
-import zoo.all_configurables  # noqa: F401
+import zoo.training.all_configurables  # noqa: F401
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -367,7 +367,7 @@ class TrainedModelPicturesTest(tf.test.TestCase):
   def test_binary_on_the_export(self):
     output_dir = os.path.join(self.root, "binary_pictures")
     result = subprocess.run(
-        [sys.executable, "-m", "evaluation.visualize_main", f"--saved_model={self.export_dir}",
+        [sys.executable, "-m", "binaries.visualize_main", f"--saved_model={self.export_dir}",
          f"--output_dir={output_dir}", "--num_traversal_steps=3", "--num_points=100",
          "--seed=3", "--gin_bindings=pictures.num_base_images = 1",
          "--gin_bindings=pictures.num_reconstructions = 4",
@@ -392,7 +392,7 @@ class TrainedModelPicturesTest(tf.test.TestCase):
 class BinaryTest(tf.test.TestCase):
 
   def run_binary(self, *args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "evaluation.visualize_main", *args],
+    return subprocess.run([sys.executable, "-m", "binaries.visualize_main", *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
   def test_bad_sources_give_one_line_errors_and_no_output(self):

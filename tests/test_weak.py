@@ -9,15 +9,15 @@ import numpy as np
 from scipy import stats
 import tensorflow as tf
 
+from common import cli
 from export import loader
 from export import saved_model_export
-from zoo import cli
 from zoo import data as zoo_data
 from zoo import models
 from zoo import training
 from zoo.data import pairs
 from zoo.models import weak_vae
-import zoo.all_configurables  # noqa: F401
+import zoo.training.all_configurables  # noqa: F401
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,7 +198,7 @@ class WeakTrainingTest(tf.test.TestCase):
 
   def test_pairs_under_a_mirrored_strategy(self):
     model_dir = os.path.join(self.get_temp_dir(), "mirrored")
-    command = [sys.executable, "-m", "zoo.train_main", f"--model_dir={model_dir}",
+    command = [sys.executable, "-m", "binaries.train_main", f"--model_dir={model_dir}",
                "--strategy=mirrored", "--logical_cpus=2"]
     command += [f"--gin_bindings={b}" for b in VECTORS + [
         "model.name = 'ada_gvae'", "posterior.name = 'factorized'", "training.num_steps = 10"]]

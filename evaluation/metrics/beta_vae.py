@@ -17,8 +17,8 @@ Edge case: if the training labels hold a single class, the classifier predicts t
 import gin
 import numpy as np
 
+from common import validation
 from evaluation.metrics import utils
-from zoo import validation
 
 # About this many observations go to the representation function per call; the random draws
 # are made point by point exactly as in the reference, only the encoding is grouped.

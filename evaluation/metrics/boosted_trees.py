@@ -38,9 +38,9 @@ import threadpoolctl
 from sklearn import ensemble
 from sklearn.ensemble import _gb as sk_gb
 
+from common import validation
 from evaluation.metrics import presorted_tree
 from evaluation.metrics import utils
-from zoo import validation
 
 # Upper bound (exclusive) of the seed a scikit-learn tree splitter draws from its RandomState;
 # the metrics draw the boosted trees' seed from the same range.

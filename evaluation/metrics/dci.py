@@ -29,10 +29,10 @@ import gin
 import numpy as np
 import scipy.stats
 
+from common import validation
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
-from zoo import validation
 
 # The reference's smoothing of the importance distributions.
 _IMPORTANCE_EPSILON = 1e-11

@@ -40,9 +40,9 @@ from sklearn import linear_model
 from sklearn import model_selection
 from sklearn import multiclass as sk_multiclass
 
+from common import validation
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import utils
-from zoo import validation
 
 PREDICTORS = ("logistic_regression_cv", "gradient_boosting_classifier")
 MULTICLASS_MODES = ("one_vs_rest", "multinomial")

@@ -18,8 +18,8 @@ reference reports the total number of codes as `num_active_dims`; here it is the
 import gin
 import numpy as np
 
+from common import validation
 from evaluation.metrics import utils
-from zoo import validation
 
 _OBSERVATIONS_PER_CALL = 1024
 _VARIANCE_BATCH_SIZE = 64

@@ -38,10 +38,10 @@ ValueError is raised (the reference's aggregates would be empty).
 import gin
 import numpy as np
 
+from common import validation
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
-from zoo import validation
 
 PREFIXES = ("mean_fairness", "max_fairness")
 

@@ -17,8 +17,8 @@ one sample with `--representation=sampled`) and decoded to the mean of p(x|z):
 import gin
 import numpy as np
 
+from common import validation
 from evaluation.batching import apply_in_batches
-from zoo import validation
 
 # Decoded means are clipped this far inside (0, 1) before taking logs.
 CLIP = 1e-7

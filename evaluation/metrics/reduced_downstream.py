@@ -35,10 +35,10 @@ reference; removing every code is refused with a ValueError.
 import gin
 import numpy as np
 
+from common import validation
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import dci
 from evaluation.metrics import downstream
-from zoo import validation
 
 
 def most_important_codes(codes, factors, seed=0, n_jobs=None):

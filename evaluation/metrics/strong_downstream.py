@@ -38,10 +38,10 @@ import concurrent.futures
 import gin
 import numpy as np
 
+from common import validation
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
-from zoo import validation
 
 
 def draw_intervention(target, factors_num_values, num_test, random_state):

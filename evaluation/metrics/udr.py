@@ -49,8 +49,8 @@ from sklearn import exceptions as sk_exceptions
 from sklearn import linear_model
 from sklearn import preprocessing
 
+from common import validation
 from evaluation.metrics import utils
-from zoo import validation
 
 CORRELATION_MATRICES = ("lasso", "spearman")
 # The reference zeroes latents at or below this KL before it correlates anything, separately

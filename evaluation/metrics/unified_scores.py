@@ -41,12 +41,12 @@ reference left them unseeded); the points are the reference's.
 import gin
 import numpy as np
 
+from common import validation
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import dci
 from evaluation.metrics import modularity_explicitness
 from evaluation.metrics import sap
 from evaluation.metrics import utils
-from zoo import validation
 
 MATRICES = ("importance_gbt_matrix", "mutual_information_matrix", "accuracy_svm_matrix")
 

@@ -10,8 +10,8 @@ from sklearn import linear_model
 from sklearn import metrics as sk_metrics
 from sklearn import multiclass
 
+from common import validation
 from evaluation.batching import apply_in_batches
-from zoo import validation
 
 
 def check_codes_factors(codes, factors, codes_name="codes", factors_name="factors"):

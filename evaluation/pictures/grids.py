@@ -10,7 +10,7 @@ from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageFont
 
-from zoo import validation
+from common import validation
 
 BACKGROUND = 255
 LABEL_WIDTH = 24

@@ -11,6 +11,8 @@ import tempfile
 import gin
 import numpy as np
 
+from common import io_utils
+from common import validation
 from evaluation import mi_invariance
 from evaluation.pictures.grids import image_grid, reconstruction_grid, save_gif, save_image
 from evaluation.pictures.grids import zoom_cells
@@ -18,8 +20,6 @@ from evaluation.pictures.mi_plots import normalized_mi_matrix, plot_mi_invarianc
 from evaluation.pictures.mi_plots import plot_mi_matrix
 from evaluation.pictures.traversals import latent_order, marginal_kl, traversal_cells
 from evaluation.pictures.traversals import traversal_frames, traversal_values
-from zoo import io_utils
-from zoo import validation
 
 # Observations and codes go through the networks this many at a time to bound memory.
 BATCH_SIZE = 256

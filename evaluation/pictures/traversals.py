@@ -2,8 +2,8 @@
 import numpy as np
 from scipy import stats
 
+from common import validation
 from evaluation.pictures.grids import BACKGROUND, LABEL_WIDTH, check_cells, image_grid
-from zoo import validation
 
 PROGRESS_BAR_HEIGHT = 3
 

@@ -11,7 +11,7 @@ import abc
 
 import numpy as np
 
-from zoo import validation
+from common import validation
 
 
 class GroundTruthData(abc.ABC):

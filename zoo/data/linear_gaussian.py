@@ -11,7 +11,7 @@ import gin
 import numpy as np
 from scipy import special
 
-from zoo import validation
+from common import validation
 from zoo.data.ground_truth_data import GroundTruthData
 
 # Keep the inverse CDF finite when a draw lands on 0, or rounds to 1 in the last bin (each has

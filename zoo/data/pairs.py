@@ -13,7 +13,7 @@ its value (so fewer than k differ); here exactly k do.
 import gin
 import numpy as np
 
-from zoo import validation
+from common import validation
 
 
 @gin.configurable("weak")

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from zoo import validation
+from common import validation
 from zoo.data import pairs
 
 # The step range is open-ended in practice; Dataset.range needs a bound.

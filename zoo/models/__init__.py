@@ -1,9 +1,9 @@
 """VAE-type models and InfoGAN; `build_model` assembles one from the gin configuration."""
 import gin
 
+from common import validation
 from zoo import networks
 from zoo import posteriors
-from zoo import validation
 from zoo.models.annealed_vae import AnnealedVAE
 from zoo.models.beta_tcvae import BetaTCVAE
 from zoo.models.dip_vae import DIPVAE

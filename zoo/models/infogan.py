@@ -35,7 +35,7 @@ import gin
 import keras
 import tensorflow as tf
 
-from zoo import validation
+from common import validation
 from zoo.models import priors
 from zoo.models import zoo_model
 from zoo.models.likelihoods import Likelihood

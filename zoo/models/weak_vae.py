@@ -30,7 +30,7 @@ metrics and pictures treat these models like every other.
 import gin
 import tensorflow as tf
 
-from zoo import validation
+from common import validation
 from zoo.models.vae import NETWORK_ARGUMENTS, VAE
 
 AVERAGEABLE_FAMILIES = ("factorized", "correlated_noise")

@@ -8,7 +8,7 @@ any dtype policy.
 import gin
 import keras
 
-from zoo import validation
+from common import validation
 from zoo.networks.encoders import Encoder
 
 DISCRIMINATOR_NORMALIZATIONS = ("batch_norm", "spectral", "none")

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import validation
+from common import validation
 from zoo.posteriors import factorized
 from zoo.posteriors import posterior_family
 

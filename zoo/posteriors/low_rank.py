@@ -13,7 +13,7 @@ import gin
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import validation
+from common import validation
 from zoo.posteriors import factorized
 from zoo.posteriors import posterior_family
 

@@ -7,7 +7,7 @@ always has batch shape [B] and event shape [d].
 """
 import tensorflow as tf
 
-from zoo import validation
+from common import validation
 
 
 def _as_float_tensor(value, what):

@@ -21,8 +21,8 @@ import gin
 import keras
 import tensorflow as tf
 
+from common import io_utils
 from zoo import data as zoo_data
-from zoo import io_utils
 from zoo import models
 
 RestoredRun = collections.namedtuple(

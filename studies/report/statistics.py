@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from zoo.study.report import table
+from studies.report import table
 
 # Up to this many runs the p-value of a rank correlation is exact (all n! pairings, 40,320 at
 # 8); beyond it, scipy's t approximation, which at small n is far off (n = 3 with a perfect

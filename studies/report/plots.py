@@ -10,8 +10,8 @@ import os
 from matplotlib.figure import Figure
 import numpy as np
 
-from zoo.io_utils import atomic_write
-from zoo.study.report import table
+from common.io_utils import atomic_write
+from studies.report import table
 
 
 def _figure(rows, cols, width=4.0, height=3.2, extra_width=0.0):

@@ -16,9 +16,9 @@ import json
 import os
 import time
 
-from zoo import io_utils
-from zoo.study.spec import IDENTITY_DEFAULTS
-from zoo.study.spec import IDENTITY_FIELDS
+from common import io_utils
+from studies.spec import IDENTITY_DEFAULTS
+from studies.spec import IDENTITY_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Studies: a grid of training runs, run and resumed, and the aggregation of their results.
 
 The top layer of the project: it uses data, models, training, export and evaluation, and
-nothing outside `zoo/study/` imports it (the tests aside).
+nothing outside `study/` imports it (the tests aside).
 
   spec        the `study.*` gin file (axes and sweeps) -> StudySpec -> RunConfigs
   run_dirs    OUTPUT/runs/RUN: paths, the per-run lock, DONE

@@ -7,12 +7,12 @@ import time
 
 import gin
 
+from common import cli
 from evaluation import evaluate
 from export import saved_model_export
-from zoo import cli
+from studies.stages import STAGES
 from zoo import training
-import zoo.all_configurables  # noqa: F401  pylint: disable=unused-import  (the gin configurables)
-from zoo.study.stages import STAGES
+import zoo.training.all_configurables  # noqa: F401  pylint: disable=unused-import  (the gin configurables)
 
 
 def _train(run, paths, log):

@@ -12,7 +12,7 @@ import os
 from absl import app
 from absl import flags
 
-from zoo import cli
+from common import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A directory written by zoo-train.")

@@ -17,7 +17,7 @@ UDR, with the `udr.*` settings; OUTPUT_DIR/udr_results.json gets one score per m
 from absl import app
 from absl import flags
 
-from zoo import cli
+from common import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A directory written by zoo-train.")

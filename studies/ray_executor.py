@@ -25,10 +25,10 @@ import time
 import ray
 from ray.util.queue import Queue
 
-from zoo import cli
-from zoo.study import run_dirs
-from zoo.study import runner
-from zoo.study import stages
+from common import cli
+from studies import run_dirs
+from studies import runner
+from studies import stages
 
 # Retries of a run whose worker died (Ray's default for tasks); a run that fails a stage is not
 # retried.
@@ -125,7 +125,7 @@ def run_study(runs, output_dir, cpus_per_run=1.0, gpus_per_run=0.0, max_runs=Non
   if not gpus_per_run >= 0:
     raise ValueError(f"--gpus_per_run {gpus_per_run!r}: expected 0 or more")
   if not ray.is_initialized():
-    raise ValueError("Ray is not initialized: call zoo.study.ray_executor.connect() first")
+    raise ValueError("Ray is not initialized: call studies.ray_executor.connect() first")
   now, outcome = runner.plan_runs(runs, output_dir, max_runs, log_fn)
   if not now:
     return outcome

@@ -19,8 +19,8 @@ import sys
 from absl import app
 from absl import flags
 
-from zoo import cli
-from zoo import io_utils
+from common import cli
+from common import io_utils
 
 FLAGS = flags.FLAGS
 # Read when Ray is imported: with it, every address of a local Ray instance stays on the
@@ -51,11 +51,11 @@ flags.DEFINE_bool("reevaluate", False, "Only evaluate again, with the study's (c
 flags.DEFINE_bool("udr", False, "Also compute UDR of every configuration's finished seeds "
                   "(zoo-evaluate --udr on their exports) before aggregating.")
 flags.DEFINE_list("main_metrics", None, "Metric columns the summary, tests and plots cover "
-                  "(default: zoo.study.report.MAIN_METRICS, those present).")
+                  "(default: studies.report.MAIN_METRICS, those present).")
 
 
 def _report(study_name=None, expected=None):
-  from zoo.study import report  # pylint: disable=g-import-not-at-top  (keeps --help fast)
+  from studies import report  # pylint: disable=g-import-not-at-top  (keeps --help fast)
   return report.write_report(FLAGS.output_dir, study_name=study_name, expected_runs=expected,
                              main_metrics=tuple(FLAGS.main_metrics or report.MAIN_METRICS))
 
@@ -90,7 +90,7 @@ def _run_on_ray(study, runs, selected):
     for variable, value in RAY_LOOPBACK_ENVIRONMENT.items():
       os.environ.setdefault(variable, value)
   try:
-    from zoo.study import ray_executor  # pylint: disable=g-import-not-at-top
+    from studies import ray_executor  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise cli.UsageError(f"--executor=ray: Ray is not installed ({cli.first_line(e)}); "
                          "install it with pip install '.[ray]'") from e
@@ -133,9 +133,9 @@ def main(argv):
     # Imports after flag parsing keep `zoo-study --help` fast; TensorFlow loads only for
     # in-process stages.
     # pylint: disable=g-import-not-at-top
-    from zoo.study import run_dirs
-    from zoo.study import spec
-    from zoo.study import stages
+    from studies import run_dirs
+    from studies import spec
+    from studies import stages
     # pylint: enable=g-import-not-at-top
     study = spec.load_study(FLAGS.study, FLAGS.study_bindings)
     runs = spec.expand_runs(study)
@@ -156,7 +156,7 @@ def main(argv):
       print(f"[zoo-study] {len(todo)} of {len(selected)} runs unfinished; aggregate with "
             f"--aggregate_only once they are done", file=sys.stderr)
       return
-    from zoo.study import runner  # pylint: disable=g-import-not-at-top
+    from studies import runner  # pylint: disable=g-import-not-at-top
     runner.install_sigterm_handler()
     if FLAGS.executor == "ray":
       outcome = _run_on_ray(study, runs, selected)
@@ -165,7 +165,7 @@ def main(argv):
             f"(jobs {FLAGS.jobs})")
       run_in_process = None
       if FLAGS.in_process:
-        from zoo.study import in_process  # pylint: disable=g-import-not-at-top
+        from studies import in_process  # pylint: disable=g-import-not-at-top
         run_in_process = in_process.run_stages
       outcome = runner.run_study(selected, FLAGS.output_dir, jobs=FLAGS.jobs,
                                  max_runs=FLAGS.max_runs or None, run_in_process=run_in_process)
@@ -211,8 +211,8 @@ def _check_reevaluate_flags():
 
 
 def _udr(runs):
-  from zoo.study import reevaluate  # pylint: disable=g-import-not-at-top
-  from zoo.study import stages  # pylint: disable=g-import-not-at-top
+  from studies import reevaluate  # pylint: disable=g-import-not-at-top
+  from studies import stages  # pylint: disable=g-import-not-at-top
   _, failed = reevaluate.udr_of_seed_groups(runs, FLAGS.output_dir,
                                             env=stages.thread_environment(1))
   return failed
@@ -221,12 +221,12 @@ def _udr(runs):
 def _reevaluate(study, runs, names, selected):
   """--reevaluate: the evaluate stage of the finished runs, [UDR], then the report."""
   # pylint: disable=g-import-not-at-top
-  from zoo.study import reevaluate
-  from zoo.study import stages
+  from studies import reevaluate
+  from studies import stages
   # pylint: enable=g-import-not-at-top
   evaluate_in_process = None
   if FLAGS.in_process:
-    from zoo.study import in_process  # pylint: disable=g-import-not-at-top
+    from studies import in_process  # pylint: disable=g-import-not-at-top
     evaluate_in_process = in_process.evaluate_stage
   print(f"[zoo-study] study {study.name}: evaluating the finished runs of {len(selected)} in "
         f"{FLAGS.output_dir} again ({study.metrics})")

@@ -27,10 +27,10 @@ import os
 import sys
 import time
 
-from zoo import io_utils
-from zoo.study import run_dirs
-from zoo.study import spec
-from zoo.study import stages
+from common import io_utils
+from studies import run_dirs
+from studies import spec
+from studies import stages
 
 # The fields of a run's identity that --reevaluate may change.
 EVALUATION_FIELDS = ("metrics", "evaluation_gin_files", "evaluation_gin_bindings",
@@ -84,7 +84,7 @@ def reevaluate_runs(runs, output_dir, evaluate_in_process=None, log_fn=print, en
     runs: `spec.RunConfig`s of the study (its current settings).
     output_dir: the study's output directory.
     evaluate_in_process: None (zoo-evaluate as a process) or a function (run, paths) -> True
-      on success, such as `zoo.study.in_process.evaluate_stage`.
+      on success, such as `studies.in_process.evaluate_stage`.
     log_fn: where the progress lines go.
     env: environment of the zoo-evaluate processes (default: this one's).
 
@@ -156,7 +156,7 @@ def udr_of_seed_groups(runs, output_dir, log_fn=print, env=None, python=None):
     first = finished[0]
     group_dir = os.path.join(output_dir, UDR_DIR, group)
     os.makedirs(group_dir, exist_ok=True)
-    argv = [python, "-m", "evaluation.evaluate_main", "--udr",
+    argv = [python, "-m", "binaries.evaluate_main", "--udr",
             f"--output_dir={group_dir}", f"--seed={first.evaluation_seed}"]
     argv += [f"--saved_model={run_dirs.RunPaths.of(output_dir, run.name).export_dir}"
              for run in finished]

@@ -9,8 +9,8 @@ changed configuration is refused unless --allow_config_change says to continue w
 from absl import app
 from absl import flags
 
-from zoo import cli
-from zoo import io_utils
+from common import cli
+from common import io_utils
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Output directory (checkpoints, summaries, results).")
@@ -36,9 +36,9 @@ def main(argv):
     # Before TensorFlow loads, so that a bad target costs nothing (training checks it too).
     io_utils.check_writable_directory(FLAGS.model_dir, "--model_dir")
     # Imports after flag parsing keep `zoo-train --help` fast.
-    from zoo import distribute
+    from zoo.training import distribute
     from zoo import training
-    import zoo.all_configurables  # noqa: F401  (registers every gin configurable)
+    import zoo.training.all_configurables  # noqa: F401  (registers every gin configurable)
     if FLAGS.logical_cpus > 1:
       distribute.split_cpu(FLAGS.logical_cpus)
     cli.parse_gin(FLAGS.gin_config, FLAGS.gin_bindings)

@@ -1,7 +1,7 @@
 """Runs a study's unfinished runs: a local pool of stage processes, or one run at a time in process.
 
 `run_to_done` is one run's stages on whatever machine an executor placed it (the Ray executor's
-tasks, `zoo.study.ray_executor`), with the same lock and DONE as the local pool.
+tasks, `studies.ray_executor`), with the same lock and DONE as the local pool.
 
 Each run goes through its stages (see `stages`) and ends with DONE (see `run_dirs`); a failed
 run does not stop the others. One progress line per run start and finish says what is done,
@@ -13,11 +13,11 @@ import signal
 import subprocess
 import time
 
-from zoo import io_utils
-from zoo.io_utils import format_duration
-from zoo.study import run_dirs
-from zoo.study import spec
-from zoo.study import stages
+from common import io_utils
+from common.io_utils import format_duration
+from studies import run_dirs
+from studies import spec
+from studies import stages
 
 
 @dataclasses.dataclass
@@ -128,7 +128,7 @@ def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_
     max_runs: start at most this many runs now (None: all); the rest stay for a later call.
     run_in_process: None to run each stage as a subprocess, or a function (run, paths) ->
       (stage seconds, failed stage or None) that runs them in this process, such as
-      `zoo.study.in_process.run_stages` (jobs must be 1). Passed in, so that a scheduler of
+      `studies.in_process.run_stages` (jobs must be 1). Passed in, so that a scheduler of
       subprocesses never loads TensorFlow itself.
     log_fn: where progress lines go.
     poll_seconds: how often running stages are checked.
@@ -222,7 +222,7 @@ def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_
   return outcome
 
 
-# zoo-train's lock on a model_dir (zoo.training.LOCK_FILE in zoo.checkpoints.checkpoint_dir),
+# zoo-train's lock on a model_dir (zoo.training.LOCK_FILE in zoo.training.checkpoints.checkpoint_dir),
 # named here rather than imported, so that the scheduler never loads TensorFlow.
 TRAINER_LOCK = os.path.join("checkpoints", ".lock")
 

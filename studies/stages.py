@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from zoo import cli
+from common import cli
 
 STAGES = ("train", "export", "evaluate")
 # What TensorFlow, OpenMP and the BLAS libraries read for their number of threads.
@@ -32,12 +32,12 @@ _PRCTL = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
 def stage_commands(run, paths, python=None):
   """[(stage, argv)] running the project's binaries for one run."""
   python = python or sys.executable
-  train = [python, "-m", "zoo.train_main", f"--model_dir={paths.model_dir}"]
+  train = [python, "-m", "binaries.train_main", f"--model_dir={paths.model_dir}"]
   train += [f"--gin_config={f}" for f in run.train_gin_files]
   train += [f"--gin_bindings={b}" for b in run.train_gin_bindings]
-  export = [python, "-m", "export.export_main", f"--model_dir={paths.model_dir}",
+  export = [python, "-m", "binaries.export_main", f"--model_dir={paths.model_dir}",
             f"--export_dir={paths.export_dir}", "--overwrite"]
-  evaluate = [python, "-m", "evaluation.evaluate_main", f"--saved_model={paths.export_dir}",
+  evaluate = [python, "-m", "binaries.evaluate_main", f"--saved_model={paths.export_dir}",
               f"--output_dir={paths.evaluation_dir}", f"--metrics={run.metrics}",
               f"--seed={run.evaluation_seed}"]
   evaluate += [f"--gin_config={f}" for f in run.evaluation_gin_files]
@@ -49,7 +49,7 @@ def cluster_commands(study_file, study_bindings, output_dir, runs):
   """One self-contained shell command per run (`zoo-study --only_run=RUN`), for schedulers."""
   script = os.path.join(os.path.dirname(sys.executable), "zoo-study")
   program = ([script] if os.path.isfile(script)
-             else [sys.executable, "-m", "zoo.study.main"])
+             else [sys.executable, "-m", "binaries.study_main"])
   common = program + [f"--study={os.path.abspath(study_file)}"]
   common += [f"--study_bindings={b}" for b in study_bindings]
   common.append(f"--output_dir={os.path.abspath(output_dir)}")

@@ -12,23 +12,23 @@ aggregate the same way as local ones. Every file is written atomically.
 import json
 import os
 
-from zoo.io_utils import write_json_atomically
-from zoo.io_utils import write_text_atomically
+from common.io_utils import write_json_atomically
+from common.io_utils import write_text_atomically
 # The report's public names, from the modules that define them.
-from zoo.study.report.markdown import format_summary
-from zoo.study.report.plots import write_plots
-from zoo.study.report.statistics import compute_statistics
-from zoo.study.report.statistics import EXACT_SPEARMAN_MAX_N
-from zoo.study.report.statistics import json_safe
-from zoo.study.report.statistics import mann_whitney
-from zoo.study.report.statistics import spearman
-from zoo.study.report.table import collect_rows
-from zoo.study.report.table import CONFIG_COLUMNS
-from zoo.study.report.table import MAIN_METRICS
-from zoo.study.report.table import main_metrics_in
-from zoo.study.report.table import read_results_csv
-from zoo.study.report.table import summarize
-from zoo.study.report.table import write_results_csv
+from studies.report.markdown import format_summary
+from studies.report.plots import write_plots
+from studies.report.statistics import compute_statistics
+from studies.report.statistics import EXACT_SPEARMAN_MAX_N
+from studies.report.statistics import json_safe
+from studies.report.statistics import mann_whitney
+from studies.report.statistics import spearman
+from studies.report.table import collect_rows
+from studies.report.table import CONFIG_COLUMNS
+from studies.report.table import MAIN_METRICS
+from studies.report.table import main_metrics_in
+from studies.report.table import read_results_csv
+from studies.report.table import summarize
+from studies.report.table import write_results_csv
 
 
 

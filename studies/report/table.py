@@ -25,8 +25,8 @@ import os
 import numpy as np
 import pandas as pd
 
+from common.io_utils import atomic_write
 from evaluation.metrics import boosted_trees
-from zoo.io_utils import atomic_write
 
 CONFIG_COLUMNS = ("run", "model", "posterior", "posterior_label", "rho", "encoder", "seed")
 _TEXT_COLUMNS = ("run", "model", "posterior", "posterior_label", "encoder")

@@ -9,8 +9,8 @@ Load the result with `export.loader.load(EXPORT_DIR)` or `tf.saved_model.load(EX
 from absl import app
 from absl import flags
 
+from common import cli
 from export import check_export_target
-from zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A directory written by zoo-train.")

@@ -13,8 +13,8 @@ import re
 
 import gin
 
+from common import cli
 from evaluation import metrics as metric_registry
-from zoo import cli
 
 GIN_DIR = os.path.join(cli.REPO_ROOT, "gin_configs")
 # Posterior families with a parameter written `family:value` in a study, and its gin binding.

@@ -21,14 +21,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import checkpoints
+from common import io_utils
+from common import validation
+from common.io_utils import format_duration, write_json_atomically
 from zoo import data as zoo_data
-from zoo import distribute
-from zoo import io_utils
 from zoo import models
-from zoo import validation
 from zoo.data import pairs
-from zoo.io_utils import format_duration, write_json_atomically
+from zoo.training import checkpoints
+from zoo.training import distribute
 
 # Bindings a resumed run may change: they decide when the run stops, logs and checkpoints,
 # never what it computes.

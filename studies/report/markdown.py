@@ -1,8 +1,8 @@
 """summary.md: the study's tables of means and of the tests, as markdown."""
 import math
 
-from zoo.study.report import table
-from zoo.study.report.statistics import EXACT_SPEARMAN_MAX_N
+from studies.report import table
+from studies.report.statistics import EXACT_SPEARMAN_MAX_N
 
 
 def _number(value, digits=3):
@@ -147,7 +147,7 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
 
   lines += ["", "p-values are per test and not corrected for the number of tests; seeds are "
             "the unit of replication. All numbers are recomputed from results.csv by "
-            "`zoo.study.report`; the same numbers are in statistics.json.", ""]
+            "`studies.report`; the same numbers are in statistics.json.", ""]
   if plots:
     lines += ["## Plots", ""] + [f"* [`plots/{name}`](plots/{name})" for name in plots]
   return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""The console scripts: thin absl shells over library functions (the top layer)."""
