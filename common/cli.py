@@ -1,16 +1,36 @@
-"""Shared pieces of the absl binaries: gin parsing and turning user mistakes into one line."""
-import contextlib
-import os
-import sys
+"""Shared pieces of the absl binaries: gin parsing, one-line errors, `--help`, Ctrl-C.
 
+Every console script starts through `run_main`, which answers `--help` with the tool's own
+description and flags (exit 0), refuses spellings that moved elsewhere with one line naming the
+new one, and turns Ctrl-C into one line and exit status 130; `one_line_errors` turns user
+mistakes and failed writes (a full disk) into `program: error: ...` and exit status 1.
+"""
+import contextlib
+import errno
+import os
+import re
+import sys
+import tokenize
+
+from absl import app
 from absl import flags
 from absl import logging
 import gin
 
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# What gin raises for a configuration it cannot take.
-GIN_ERRORS = (ValueError, SyntaxError, KeyError, TypeError)
+# What gin raises for a configuration it cannot take (an unclosed bracket is a TokenError).
+GIN_ERRORS = (ValueError, SyntaxError, KeyError, TypeError, tokenize.TokenError)
+# absl's spellings of a request for help.
+HELP_FLAGS = ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?")
+HELPFULL_FLAGS = ("--helpfull", "-helpfull")
+# Exit status of a program stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED_STATUS = 130
+# errno values of writes that fail for lack of room or permission, not for a bug.
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
+# How TensorFlow's file errors say the same.
+_TF_WRITE_PROBLEMS = ("No space left on device", "Disk quota exceeded", "Read-only file system",
+                      "File too large")
 
 
 class UsageError(Exception):
@@ -21,10 +41,17 @@ def first_line(error):
   """The first line of an error's message with white space collapsed.
 
   gin appends "In call to configurable ..." lines to errors raised inside configurables; the
-  first line is what was wrong.
+  first line is what was wrong. An OSError that names a file reads `file: what went wrong`;
+  TensorFlow's `{{function_node ...}}` prefix and `[Op:...]` suffix are left out.
   """
+  if isinstance(error, OSError) and error.filename and error.strerror:
+    return f"{error.filename}: {error.strerror}"
   lines = str(error).strip().splitlines()
-  return " ".join(lines[0].split()) if lines else type(error).__name__
+  if not lines:
+    return type(error).__name__
+  line = " ".join(lines[0].split())
+  line = re.sub(r"^\{\{[^}]*\}\}\s*", "", line)
+  return re.sub(r"\s*\[Op:\w+\]$", "", line) or type(error).__name__
 
 
 def parse_gin(config_files, bindings):
@@ -38,13 +65,20 @@ def parse_gin(config_files, bindings):
     try:
       gin.parse_config_file(path)
     except GIN_ERRORS as e:
-      raise UsageError(f"--gin_config {path}: {first_line(e)}") from e
+      raise UsageError(f"--gin_config {path}: {gin_problem(e)}") from e
   for binding in bindings or ():
     try:
       gin.parse_config(binding)
     except GIN_ERRORS as e:
-      raise UsageError(f"--gin_bindings {binding!r}: {first_line(e)}") from e
+      raise UsageError(f"--gin_bindings {binding!r}: {gin_problem(e)}") from e
   gin.finalize()
+
+
+def gin_problem(error):
+  """What gin's error for a configuration it cannot parse says, as one line."""
+  if isinstance(error, tokenize.TokenError):  # ('EOF in multi-line statement', (2, 0))
+    return f"{error.args[0]} (an unclosed bracket or quote?)" if error.args else "cannot parse"
+  return first_line(error)
 
 
 def exit_with_error(program, error):
@@ -53,17 +87,56 @@ def exit_with_error(program, error):
   The process ends at once, so that nothing TensorFlow prints while shutting down lands after
   the error line.
   """
+  message = error if isinstance(error, str) else first_line(error)
   sys.stdout.flush()
-  print(f"{program}: error: {first_line(error)}", file=sys.stderr, flush=True)
+  print(f"{program}: error: {message}", file=sys.stderr, flush=True)
   os._exit(1)  # pylint: disable=protected-access
+
+
+def _configurable_of(error):
+  """The innermost gin configurable an error was raised in (gin notes it), or None."""
+  match = re.search(r"In call to configurable '([^']+)'", str(error))
+  return match.group(1) if match else None
+
+
+def wrongly_typed_binding(error):
+  """For a TypeError raised inside a gin configurable (a binding of the wrong type, such as
+  `beta_vae.beta = "four"`): one line naming the configurable and its bindings; else None."""
+  name = _configurable_of(error)
+  if name is None:
+    return None
+  try:
+    bound = gin.get_bindings(name)
+  except (ValueError, KeyError):
+    bound = {}
+  shown = ", ".join(f"{name}.{key} = {value!r}" for key, value in sorted(bound.items()))
+  where = f"a binding of {name} has the wrong type ({shown})" if shown else (
+      f"in {name}: a value of the wrong type")
+  return f"{where}: {first_line(error)}"
+
+
+def _tensorflow_write_problem(error):
+  """TensorFlow's error for a failed file write (a full disk during a checkpoint or an export)
+  as one line, or None for other errors. TensorFlow is not imported here: the error's class
+  comes from the module that raised it."""
+  tf = sys.modules.get("tensorflow")
+  op_error = getattr(getattr(tf, "errors", None), "OpError", None)
+  if op_error is None or not isinstance(error, op_error):
+    return None
+  text = str(error)
+  if not any(problem in text for problem in _TF_WRITE_PROBLEMS):
+    return None
+  return first_line(error)
 
 
 @contextlib.contextmanager
 def one_line_errors(program):
   """Reports user mistakes as `program: error: ...` on stderr and exits with status 1.
 
-  Also lowers absl's default INFO verbosity (which would print TensorFlow's per-save notices)
-  to WARNING unless --verbosity was given.
+  Besides the errors of bad input, failed writes (a full disk, a read-only file system) and
+  values of the wrong type in gin bindings end this way. Also lowers absl's default INFO
+  verbosity (which would print TensorFlow's per-save notices) to WARNING unless --verbosity was
+  given.
   """
   if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
@@ -72,3 +145,82 @@ def one_line_errors(program):
   except (UsageError, ValueError, FileNotFoundError, NotADirectoryError,
           PermissionError) as e:
     exit_with_error(program, e)
+  except OSError as e:
+    if e.errno not in _WRITE_ERRNOS:
+      raise
+    exit_with_error(program, e)
+  except TypeError as e:
+    message = wrongly_typed_binding(e)
+    if message is None:
+      raise
+    exit_with_error(program, message)
+  except Exception as e:  # pylint: disable=broad-except
+    message = _tensorflow_write_problem(e)
+    if message is None:
+      raise
+    exit_with_error(program, message)
+
+
+def help_text(program, module):
+  """`--help`: the module's docstring, then the flags it defines, then where the rest are."""
+  description = (module.__doc__ or "").strip()
+  if not description.startswith(program):
+    description = f"{program}: {description}" if description else program
+  lines = [description, ""]
+  # Its first line names the module.
+  own = flags.FLAGS.module_help(module).strip("\n").splitlines()[1:]
+  if own:
+    lines += [f"Flags of {program}:", *own, ""]
+  lines.append(f"absl's and TensorFlow's flags (logging, debugging): {program} --helpfull")
+  return "\n".join(lines)
+
+
+def print_help(text):
+  """Prints a help text and exits with status 0 (also when a pager such as `head` closed the
+  pipe early)."""
+  try:
+    print(text, flush=True)
+  except BrokenPipeError:
+    os._exit(0)  # pylint: disable=protected-access
+  sys.exit(0)
+
+
+def run_main(main, program, argv=None, moved=None):
+  """Runs an absl `main` as the console script `program`.
+
+  Args:
+    main: the binary's main(argv); its module's docstring and flags make the `--help` text.
+    program: the name the tool is called by (`zoo-train`, `zoo-study run`).
+    argv: the command line (default sys.argv); argv[0] is the program.
+    moved: {flag: the new spelling}: flags that moved to another tool or subcommand, refused
+      with one line naming the new spelling.
+  """
+  argv = list(sys.argv if argv is None else argv)
+  module = sys.modules[main.__module__]
+  arguments = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+  if any(a in HELP_FLAGS for a in arguments):
+    print_help(help_text(program, module))
+  if any(a in HELPFULL_FLAGS for a in arguments):
+    print_help(f"{help_text(program, module)}\n\n{flags.FLAGS.get_help()}")
+  for argument in arguments:
+    name = argument.split("=", 1)[0]
+    for flag, new in (moved or {}).items():
+      if name in (flag, "--no" + flag[2:], "-" + flag[2:]):
+        print(f"{program}: error: {flag} is no longer a flag of {program}; use: {new}",
+              file=sys.stderr)
+        sys.exit(1)
+
+  def parse_flags(arguments):
+    try:
+      return flags.FLAGS(arguments)
+    except flags.Error as e:  # absl's own message takes two lines and no program name
+      print(f"{program}: error: {first_line(e)} (`{program} --help` lists its flags)",
+            file=sys.stderr)
+      sys.exit(1)
+
+  try:
+    app.run(main, argv=argv, flags_parser=parse_flags)
+  except KeyboardInterrupt:
+    sys.stdout.flush()
+    print(f"{program}: interrupted", file=sys.stderr, flush=True)
+    os._exit(INTERRUPTED_STATUS)  # pylint: disable=protected-access

@@ -1,9 +1,25 @@
-"""File writing that never leaves a half-written file behind, and durations for progress lines."""
+"""File writing that never leaves a half-written file behind, locks for one writer per target,
+and durations for progress lines.
+
+Temporary files and staging directories are named after the process that made them
+(`<prefix><pid>@<host>-<random>`), so that the next writer to the same place can remove those
+of processes that died (`kill -9`) without touching those of a writer still at work, on this
+machine or on another one sharing the file system.
+"""
 import contextlib
 import fcntl
 import json
 import os
+import re
+import shutil
+import socket
 import tempfile
+
+# This machine's name as it appears in owner tags: letters, digits and `_` only.
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "localhost"
+# What follows a prefix in the name of something a process made: its pid, optionally its host
+# (staging directories of exports before hosts were recorded have none), then `-`.
+_OWNER = re.compile(r"^(\d+)(?:@(\w+))?-")
 
 
 def current_umask():
@@ -20,24 +36,90 @@ def current_umask():
   return mask
 
 
+def owner_tag():
+  """`<pid>@<host>`: names what this process makes, for `remove_stale`."""
+  return f"{os.getpid()}@{_HOST}"
+
+
+def pid_is_running(pid):
+  """Whether a process with this pid runs on this machine (a zombie counts as running)."""
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # someone else's process
+    return True
+  return True
+
+
+def stale_owner(name, prefix):
+  """The pid that made the entry `name` (`<prefix><pid>@<host>-...`) if that process was on this
+  machine and no longer runs, else None (also for names of another form)."""
+  if not name.startswith(prefix):
+    return None
+  match = _OWNER.match(name[len(prefix):])
+  if not match or match.group(2) not in (None, _HOST):
+    return None
+  pid = int(match.group(1))
+  return None if pid_is_running(pid) else pid
+
+
+def remove_stale(directory, prefix, log_fn=None, what="a process"):
+  """Removes the files and directories in `directory` named `<prefix><pid>@<host>-...` whose
+  process died; says so through log_fn. Returns the paths removed."""
+  removed = []
+  try:
+    names = os.listdir(directory)
+  except OSError:
+    return removed
+  for name in sorted(names):
+    pid = stale_owner(name, prefix)
+    if pid is None:
+      continue
+    path = os.path.join(directory, name)
+    try:
+      if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+      else:
+        os.remove(path)
+    except FileNotFoundError:  # another writer removed it first
+      continue
+    except OSError:
+      continue
+    removed.append(path)
+    if log_fn is not None:
+      log_fn(f"removed {path}, left by {what} (pid {pid}) that did not finish")
+  return removed
+
+
+def _temporary_prefix(path):
+  return f".{os.path.basename(path)}.tmp-"
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="w", encoding="utf-8"):
   """Yields a file that replaces `path` only when the block finishes without an exception.
 
   The file is written next to `path` (same file system, so the final rename is atomic) and gets
   the permissions a plain `open` would give it under the current umask; readers never see a
-  partial file, and a failure leaves neither a partial `path` nor the temporary file.
+  partial file, and a failure leaves neither a partial `path` nor the temporary file. Temporary
+  files of `path` left by writers that were killed are removed first. A failed write (a full
+  disk, say) raises an OSError that names `path`.
   """
   directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=directory)
+  prefix = _temporary_prefix(path)
+  remove_stale(directory, prefix)
+  fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{owner_tag()}-", dir=directory)
   try:
     os.fchmod(fd, 0o666 & ~current_umask())
     with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
       yield f
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     if os.path.exists(tmp):
       os.remove(tmp)
+    if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+      raise OSError(e.errno, e.strerror, path) from e
     raise
 
 
@@ -111,3 +193,24 @@ def try_lock(path):
   lock.write(f"{os.getpid()}\n")
   lock.flush()
   return lock, None
+
+
+def lock_target(path, flag, program):
+  """Makes this process the one writer of the file or directory `path`, or raises.
+
+  The lock is the file `.<name>.<program>.lock` beside `path` (its parent is created if
+  missing), so that two processes publishing the same target cannot both succeed while writers
+  of other targets in the same directory do not wait for each other. It is held while the
+  returned file is open and dies with the process.
+
+  Raises:
+    ValueError naming `flag`, `path` and the pid of the process that holds the lock.
+  """
+  target = os.path.abspath(path)
+  parent = os.path.dirname(target)
+  os.makedirs(parent, exist_ok=True)
+  lock, holder = try_lock(os.path.join(parent, f".{os.path.basename(target)}.{program}.lock"))
+  if lock is None:
+    raise ValueError(f"{flag} {path}: another {program} (pid {holder}) is writing it; wait for "
+                     "it to finish or stop it")
+  return lock
