@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from unittest import mock
 
 import gin
 import numpy as np
@@ -196,6 +197,35 @@ class DamagedCheckpointTest(tf.test.TestCase):
     self.assertIn("skipping checkpoint", result.stdout)
     with open(os.path.join(output, "results.json")) as f:
       self.assertIn("ckpt-150", json.load(f)["evaluated"])
+
+
+class RotatedAwayTest(tf.test.TestCase):
+
+  def test_a_checkpoint_rotated_away_while_it_is_read_gives_way_to_the_newest(self):
+    model_dir = os.path.join(tf.compat.v1.test.get_temp_dir(), "rotated_away")
+    train(model_dir, 100)
+    directory = checkpoints.checkpoint_dir(model_dir)
+    restore = checkpoints.restore
+    restored = []
+
+    def rotated_away(restorable, path, *args, **kwargs):
+      if not restored:  # a running trainer's rotation deletes the checkpoint just chosen
+        for name in checkpoints.checkpoint_files(path):
+          os.remove(name)
+      restored.append(os.path.basename(path))
+      return restore(restorable, path, *args, **kwargs)
+
+    lines = []
+    gin.clear_config()
+    with mock.patch.object(checkpoints, "restore", rotated_away):
+      metadata = saved_model_export.export_model_dir(
+          model_dir, os.path.join(model_dir, "..", "rotated_away_export"), log_fn=lines.append)
+    gin.clear_config()
+    self.assertEqual(restored, ["ckpt-100", "ckpt-50"])
+    self.assertEqual(metadata["training_step"], 50)
+    self.assertIn(f"[zoo-export] checkpoint {checkpoints.checkpoint_path(directory, 100)}: "
+                  "deleted while it was read; taking the newest checkpoint again", lines)
+    self.assertFalse(any("--checkpoint" in line for line in lines), lines)
 
 
 class CheckpointWriterTest(tf.test.TestCase):

@@ -166,6 +166,83 @@ class OneRunOneTrainerTest(tf.test.TestCase):
     self.assertEqual(os.stat(path).st_mtime_ns, stamp)
 
 
+# Runs zoo-train, killed (kill -9, by itself) just as it renames its train_results.json into
+# place: after its last checkpoint, with the results written to their temporary file.
+KILLED_AT_THE_RESULTS_RENAME = """
+import os, signal, sys
+replace = os.replace
+def replace_then_die(source, target, *args, **kwargs):
+  if str(target).endswith("train_results.json"):
+    os.kill(os.getpid(), signal.SIGKILL)
+  return replace(source, target, *args, **kwargs)
+os.replace = replace_then_die
+sys.argv = sys.argv[1:]
+from binaries import train_main
+train_main.run()
+"""
+
+
+class ResultsAfterTheLastCheckpointTest(tf.test.TestCase):
+
+  def test_a_run_killed_before_renaming_its_results_writes_them_when_rerun(self):
+    model_dir = os.path.join(self.get_temp_dir(), "killed_at_rename")
+    # The last logging window (steps 21 to 30) is not a whole one: its sums are in the last
+    # checkpoint, not in a summary of a closed window.
+    bindings = MLP_RUN + ["training.num_steps = 30", "training.checkpoint_every = 10",
+                          "training.log_every = 20"]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_THE_RESULTS_RENAME, "zoo-train",
+         f"--model_dir={model_dir}", *[f"--gin_bindings={b}" for b in bindings]],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    self.assertEqual(killed.returncode, -signal.SIGKILL, killed.stderr[-3000:])
+    results_path = os.path.join(model_dir, training.TRAIN_RESULTS)
+    self.assertFalse(os.path.exists(results_path))
+    leftovers = [name for name in os.listdir(model_dir)
+                 if name.startswith(f".{training.TRAIN_RESULTS}.tmp-")]
+    self.assertLen(leftovers, 1)
+    with open(os.path.join(model_dir, leftovers[0])) as f:
+      unwritten = json.load(f)  # what the killed run was about to publish
+
+    lines = []
+    returned = train(model_dir, bindings, lines)
+    self.assertTrue(any("nothing to do" in line for line in lines), lines)
+    self.assertTrue(any(line.startswith(f"[zoo-train] {results_path} was missing (the run "
+                                        "stopped after its last checkpoint); rewrote it from")
+                        for line in lines), lines)
+    with open(results_path) as f:
+      recovered = json.load(f)
+    self.assertEqual(returned, recovered)
+    losses = sorted(key for key in unwritten if key.startswith("loss."))
+    self.assertGreater(len(losses), 3)
+    self.assertEqual({key: recovered[key] for key in losses},
+                     {key: unwritten[key] for key in losses})
+    for key in ("model", "posterior_family", "dataset", "latent_dim", "final_step"):
+      self.assertEqual(recovered[key], unwritten[key], key)
+    self.assertEqual(recovered["recovered_from"], os.path.join("checkpoints", "ckpt-30"))
+    self.assertGreater(recovered["images_per_second"], 0)  # the summaries' last value
+    # The killed writer's temporary file went with the next write of the same file.
+    self.assertEqual([name for name in os.listdir(model_dir) if ".tmp-" in name], [])
+
+  def test_a_resumed_run_averages_the_last_log_every_steps(self):
+    bindings = MLP_RUN + ["training.log_every = 20", "training.checkpoint_every = 10"]
+    uninterrupted = train(os.path.join(self.get_temp_dir(), "uninterrupted"),
+                          bindings + ["training.num_steps = 60"])
+    model_dir = os.path.join(self.get_temp_dir(), "resumed_mid_window")
+    train(model_dir, bindings + ["training.num_steps = 50"])  # stops halfway through a window
+    lines = []
+    resumed = train(model_dir, bindings + ["training.num_steps = 60"], lines)
+    self.assertEqual(resumed["start_step"], 50)
+    losses = [key for key in uninterrupted if key.startswith("loss.")]
+    self.assertNotEmpty(losses)
+    for key in losses:
+      # Steps 41 to 60, not only those since the resume (a second trace in one process may
+      # round differently: not bitwise).
+      self.assertAllClose(resumed[key], uninterrupted[key], rtol=1e-5, atol=1e-7, msg=key)
+    progress = [line for line in lines if line.startswith("[zoo-train] step ")]
+    self.assertLen(progress, 1)
+    self.assertRegex(progress[0], r" \d+ img/s  eta 0m00s$")  # a speed, not nan
+
+
 class ChangedConfigurationTest(tf.test.TestCase):
 
   def setUp(self):
@@ -225,6 +302,12 @@ class UpFrontChecksTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, message):
           train(model_dir, MLP_RUN + [binding])
         self.assertFalse(os.path.exists(model_dir))
+
+  def test_a_low_rank_beyond_the_latent_size_is_refused(self):
+    with self.assertRaisesRegex(ValueError, r"low_rank.rank=10: expected at most the latent "
+                                            r"size \(model.latent_dim=3\)"):
+      train(os.path.join(self.get_temp_dir(), "rank"),
+            MLP_RUN + ["posterior.name = 'low_rank'", "low_rank.rank = 10"])
 
   def test_a_likelihood_that_does_not_fit_the_data_is_refused(self):
     with self.assertRaisesRegex(ValueError, r"likelihood.name='bernoulli' does not fit the data "

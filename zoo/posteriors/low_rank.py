@@ -29,6 +29,10 @@ class LowRank(posterior_family.PosteriorFamily):
 
   def __init__(self, latent_dim, rank=2):
     rank = validation.positive_int(rank, "low_rank: rank")
+    if rank > latent_dim:
+      # V V^T of a d x rank factor has rank at most d: the extra columns add parameters only.
+      raise ValueError(f"low_rank.rank={rank}: expected at most the latent size "
+                       f"(model.latent_dim={latent_dim})")
     super().__init__(latent_dim, per_latent_params=2 + rank, joint_params=0)
     self.rank = rank
 

@@ -5,9 +5,9 @@ checkpointed model for training, export and evaluation alike; `zoo.training.dist
 the strategies.
 """
 from zoo.training.loop import (LOCK_FILE, OPERATIVE_CONFIG, RESUMABLE_CHANGES, TRAIN_RESULTS,
-                               TrainingDiverged, binding_values, differing_bindings,
-                               reproducible_graph_optimizations, train)
+                               TrainingDiverged, binding_values, check_configuration,
+                               differing_bindings, reproducible_graph_optimizations, train)
 
 __all__ = ["LOCK_FILE", "OPERATIVE_CONFIG", "RESUMABLE_CHANGES", "TRAIN_RESULTS",
-           "TrainingDiverged", "binding_values", "differing_bindings",
+           "TrainingDiverged", "binding_values", "check_configuration", "differing_bindings",
            "reproducible_graph_optimizations", "train"]

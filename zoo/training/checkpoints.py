@@ -16,6 +16,7 @@ import collections
 import os
 import re
 import shutil
+import tokenize
 
 import gin
 import keras
@@ -61,7 +62,13 @@ def build_checkpointed_model(data, learning_rate=1e-3, seed=0, precision="float3
     model.compile(optimizer=models.for_precision(keras.optimizers.Adam(
         learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)))
     model.build_all()
-  return model, tf.train.Checkpoint(model=model, **model.optimizers())
+  return model, checkpoint_of(model)
+
+
+def checkpoint_of(model, **extra):
+  """The tf.train.Checkpoint of a model and its optimizers (and `extra` trackables, which a
+  checkpoint may hold beyond what a restore asks for)."""
+  return tf.train.Checkpoint(model=model, **model.optimizers(), **extra)
 
 
 def checkpoint_dir(model_dir):
@@ -142,22 +149,42 @@ def newest_intact(directory, log_fn, what):
   return None, None, []
 
 
-def restore(restorable, path, config_path):
+class CheckpointVanished(ValueError):
+  """The checkpoint's files went away while it was read (a trainer's rotation deleted it)."""
+
+
+def restore(restorable, path, config_path, flag="--checkpoint"):
   """Restores checkpoint `path` into `restorable`, checking that every object of it matched.
 
-  `config_path` names the configuration the model was built from, for the error.
+  `config_path` names the configuration the model was built from, and `flag` how the error
+  names the checkpoint (the flag the user gave, or "checkpoint" for one chosen here).
+
+  Raises:
+    CheckpointVanished: its files were deleted meanwhile (a running trainer rotated it away).
+    ValueError: it does not fit the model.
   """
   try:
     status = restorable.restore(path)
     status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise ValueError(f"--checkpoint {path}: does not match the model configured in "
+  except (AssertionError, ValueError, tf.errors.OpError, IndexError) as e:
+    files = checkpoint_files(path)
+    if path + ".index" not in files or len(files) < 2:
+      raise CheckpointVanished(f"{flag} {path}: deleted while it was read") from e
+    raise ValueError(f"{flag} {path}: does not match the model configured in "
                      f"{config_path} ({_first_line(e)[:300]})") from e
   status.expect_partial()  # values no rebuilt object asks for, such as the save counter
 
 
+# How often a checkpoint chosen as the newest may vanish (a trainer rotating checkpoints
+# faster than they are read) before restore_run gives up.
+_VANISHED_RETRIES = 5
+
+
 def restore_run(model_dir, checkpoint=None, log_fn=print, program="zoo"):
   """Rebuilds the model of a zoo-train run from its operative config and restores a checkpoint.
+
+  A run may still be training: when the checkpoint chosen as the newest is deleted by the
+  trainer's rotation before it is read, the newest intact one is chosen again.
 
   Args:
     model_dir: a directory written by zoo-train.
@@ -169,10 +196,23 @@ def restore_run(model_dir, checkpoint=None, log_fn=print, program="zoo"):
   Returns:
     A RestoredRun. Leaves the run's operative configuration parsed in gin.
   """
+  for attempt in range(_VANISHED_RETRIES + 1):
+    try:
+      return _restore_run_once(model_dir, checkpoint, log_fn, program)
+    except CheckpointVanished as e:
+      if checkpoint or attempt == _VANISHED_RETRIES:
+        raise
+      log_fn(f"[{program}] {_first_line(e)}; taking the newest checkpoint again")
+  raise AssertionError("unreachable")
+
+
+def _restore_run_once(model_dir, checkpoint, log_fn, program):
+  """One attempt of `restore_run`."""
   config = os.path.join(model_dir, "operative_config.gin")
   if not os.path.isfile(config):
     raise FileNotFoundError(f"--model_dir {model_dir}: no operative_config.gin (expected a "
                             "directory written by zoo-train)")
+  given = bool(checkpoint)
   if checkpoint:
     if not os.path.isfile(checkpoint + ".index"):
       raise FileNotFoundError(f"--checkpoint {checkpoint}: no such checkpoint (expected a "
@@ -189,12 +229,12 @@ def restore_run(model_dir, checkpoint=None, log_fn=print, program="zoo"):
     config_text = f.read()
   try:
     gin.parse_config(config_text)
-  except (ValueError, SyntaxError, KeyError, TypeError) as e:
+  except (ValueError, SyntaxError, KeyError, TypeError, tokenize.TokenError) as e:
     raise ValueError(f"--model_dir {model_dir}: its operative_config.gin does not parse "
                      f"({_first_line(e)})") from e
   data = zoo_data.get_dataset()
   model, restorable = build_checkpointed_model(data)
-  restore(restorable, checkpoint, config)
+  restore(restorable, checkpoint, config, flag="--checkpoint" if given else "checkpoint")
   return RestoredRun(model, data, checkpoint, int(model.optimizer.iterations.numpy()),
                      config_text)
 
@@ -220,11 +260,15 @@ class CheckpointWriter:
     # Created now so that every checkpoint holds it (restoring one asks for it).
     restorable.save_counter  # pylint: disable=pointless-statement
     # Left by a writer killed mid-save; the model_dir lock says no other writer is running.
-    if os.path.isdir(directory):
-      for name in os.listdir(directory):
-        if _TEMPORARY.match(name):
-          path = os.path.join(directory, name)
-          shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    self._remove_temporaries()
+
+  def _remove_temporaries(self):
+    if not os.path.isdir(self.directory):
+      return
+    for name in os.listdir(self.directory):
+      if _TEMPORARY.match(name):
+        path = os.path.join(self.directory, name)
+        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
 
   def save(self, step, log_fn=print):
     """Writes checkpoint `step`; returns its path."""
@@ -239,7 +283,13 @@ class CheckpointWriter:
         os.replace(path, os.path.join(damaged, os.path.basename(path)))
       log_fn(f"[zoo-train] moved the damaged {final} into {damaged}/")
     temporary = os.path.join(self.directory, f".ckpt-{step}.tmp-{os.getpid()}")
-    self.restorable.write(temporary)
+    try:
+      self.restorable.write(temporary)
+    except BaseException:
+      # A full disk, say: the partial files go at once (they take the room a retry needs),
+      # and the checkpoints before this one are untouched.
+      self._remove_temporaries()
+      raise
     # Data first, index last: a checkpoint is listed only once its index exists.
     files = checkpoint_files(temporary)
     for path in sorted(files, key=lambda p: p.endswith(".index")):

@@ -1,16 +1,23 @@
 """The training loop behind `zoo-train`: checkpoints, resumption, summaries, results.
 
 Outputs in `model_dir`:
-  checkpoints/            checkpoints of the model and its optimizers (the newest few kept)
+  checkpoints/            checkpoints of the model, its optimizers and the loss sums of the
+                          current logging window (the newest few kept)
   operative_config.gin    the gin configuration the run used
   summaries/              TensorBoard scalars: every loss term and the KL of each latent
-  train_results.json      final step, final losses, wall time, images per second
+  train_results.json      final step, final losses (each the mean over the last `log_every`
+                          steps), wall time, images per second
+
+The summaries are flushed before every checkpoint and train_results.json is written after the
+last one; a run stopped between the two has it rewritten, from its final checkpoint and the
+summaries, by the next zoo-train with nothing left to do.
 
 What a crash can cost and what a resume compares is in docs/ARCHITECTURE.md ("Guarantees"):
 one trainer per model_dir (a lock), resumption from the newest intact checkpoint, refusal of a
 changed configuration, and a resumed run that is bitwise the uninterrupted one on a CPU.
 """
 import contextlib
+import inspect
 import json
 import os
 import time
@@ -37,6 +44,11 @@ RESUMABLE_CHANGES = ("training.num_steps", "training.log_every", "training.check
 OPERATIVE_CONFIG = "operative_config.gin"
 TRAIN_RESULTS = "train_results.json"
 LOCK_FILE = ".lock"  # in checkpoints/, so that model_dir lists only the outputs
+SUMMARIES = "summaries"
+# The checkpointed variable holding the loss sums of the logging window a checkpoint falls in
+# (JSON text; see `_window_state`), so that a resumed run still averages the last `log_every`
+# steps, and a run stopped before writing train_results.json can write it later.
+WINDOW_STATE = "loss_window"
 
 
 class TrainingDiverged(RuntimeError):
@@ -146,17 +158,10 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
   Returns:
     The dict written to train_results.json (for a run with nothing to do: the stored one).
   """
-  for name, value in (("num_steps", num_steps), ("batch_size", batch_size),
-                      ("checkpoint_every", checkpoint_every), ("log_every", log_every),
-                      ("max_checkpoints_to_keep", max_checkpoints_to_keep),
-                      ("steps_per_loop", steps_per_loop)):
-    validation.positive_int(value, f"training.{name}")
-  validation.positive_number(learning_rate, "training.learning_rate")
-  validation.seed(seed, "training.seed")
-  validation.one_of(precision, models.PRECISIONS, "training.precision")
-  for name, value in (("jit_compile", jit_compile), ("deterministic", deterministic)):
-    if not isinstance(value, bool):
-      raise ValueError(f"training.{name}={value!r}: expected True or False")
+  # As a float: Keras refuses the integer `training.learning_rate = 1` without naming it.
+  learning_rate = _check_settings(num_steps, batch_size, learning_rate, seed, checkpoint_every,
+                                  log_every, max_checkpoints_to_keep, steps_per_loop, precision,
+                                  jit_compile, deterministic)
   io_utils.check_writable_directory(model_dir, "--model_dir")
   strategy = strategy or tf.distribute.get_strategy()
   if batch_size % strategy.num_replicas_in_sync:
@@ -190,6 +195,75 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
     lock.close()
 
 
+def _window_state(totals, count, last_step):
+  """The JSON text of the loss sums of a logging window that ends at `last_step`."""
+  if totals is None or not count:
+    return ""
+  sums, dtypes = {}, {}
+  for term, value in totals.items():
+    array = value.numpy()
+    sums[term] = array.tolist()  # floats read back to the same float32 numbers
+    dtypes[term] = array.dtype.name
+  return json.dumps({"first_step": last_step - count + 1, "steps": count, "sums": sums,
+                     "dtypes": dtypes}, sort_keys=True)
+
+
+def read_window_state(path):
+  """The loss window stored in checkpoint `path` as (first step, steps, {term: numpy sums}), or
+  None (a checkpoint written before windows were stored, or one at the start of a window)."""
+  reader = tf.train.load_checkpoint(path)
+  key = f"{WINDOW_STATE}/.ATTRIBUTES/VARIABLE_VALUE"
+  if not reader.has_tensor(key):
+    return None
+  text = reader.get_tensor(key)
+  text = text.decode() if isinstance(text, bytes) else str(text)
+  if not text:
+    return None
+  state = json.loads(text)
+  sums = {term: np.asarray(values, dtype=state["dtypes"][term])
+          for term, values in state["sums"].items()}
+  return state["first_step"], state["steps"], sums
+
+
+def _check_settings(num_steps, batch_size, learning_rate, seed, checkpoint_every, log_every,
+                    max_checkpoints_to_keep, steps_per_loop, precision, jit_compile,
+                    deterministic):
+  """Raises ValueError naming the `training.*` setting at fault; returns the learning rate as a
+  float."""
+  for name, value in (("num_steps", num_steps), ("batch_size", batch_size),
+                      ("checkpoint_every", checkpoint_every), ("log_every", log_every),
+                      ("max_checkpoints_to_keep", max_checkpoints_to_keep),
+                      ("steps_per_loop", steps_per_loop)):
+    validation.positive_int(value, f"training.{name}")
+  learning_rate = validation.positive_number(learning_rate, "training.learning_rate")
+  validation.seed(seed, "training.seed")
+  validation.one_of(precision, models.PRECISIONS, "training.precision")
+  for name, value in (("jit_compile", jit_compile), ("deterministic", deterministic)):
+    if not isinstance(value, bool):
+      raise ValueError(f"training.{name}={value!r}: expected True or False")
+  return learning_rate
+
+
+def check_configuration():
+  """Raises what `train` would raise at its start for the gin-configured run, without training
+  or writing anything: bad `training.*` settings, bad data set or model settings, a likelihood
+  that does not fit the data, networks that do not fit the observations.
+
+  zoo-study calls it for every configuration of a study before the first run starts.
+  """
+  settings = {name: parameter.default
+              for name, parameter in inspect.signature(inspect.unwrap(train)).parameters.items()
+              if parameter.default is not inspect.Parameter.empty}
+  settings.update(gin.get_bindings("training"))
+  learning_rate = _check_settings(**{name: settings[name]
+                                     for name in inspect.signature(_check_settings).parameters})
+  data = zoo_data.get_dataset()
+  model, _ = checkpoints.build_checkpointed_model(data, learning_rate, settings["seed"],
+                                                  settings["precision"])
+  if model.training_input == "pairs":
+    pairs.check_k(pairs.pair_settings()["k"], data)
+
+
 def _resume(model_dir, model, checkpoint, log_fn, allow_config_change):
   """Restores the newest intact checkpoint after comparing configurations.
 
@@ -214,7 +288,7 @@ def _resume(model_dir, model, checkpoint, log_fn, allow_config_change):
   # The checkpoint holds each optimizer's learning rate; a change is meant to take effect.
   configured = {name: float(optimizer.learning_rate.numpy())
                 for name, optimizer in model.optimizers().items()}
-  checkpoints.restore(checkpoint, path, "this run's gin configuration")
+  checkpoints.restore(checkpoint, path, "this run's gin configuration", flag="checkpoint")
   if changed:
     for name, optimizer in model.optimizers().items():
       optimizer.learning_rate = configured[name]
@@ -235,7 +309,23 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
     if os.path.isfile(results_path):
       with open(results_path) as f:
         return json.load(f)
-    return {"final_step": start_step, "start_step": start_step}
+    if not chief:
+      return {"final_step": start_step, "start_step": None}
+    # Stopped between its last checkpoint and writing its results: written now.
+    results = _recovered_results(model_dir, resumed_from, model, data, strategy, start_step)
+    write_json_atomically(results_path, results)
+    log_fn(f"[zoo-train] {results_path} was missing (the run stopped after its last "
+           f"checkpoint); rewrote it from {resumed_from} and the summaries")
+    return results
+  # The loss sums of the logging window the checkpoint fell in, if it is still open: the first
+  # log after the resume averages the last log_every steps, as without the interruption.
+  # (Not across a configuration change: the terms may be another model's.)
+  window = read_window_state(resumed_from) if resumed_from and not changed else None
+  if window is not None:
+    first_step, steps, _ = window
+    if (start_step % log_every == 0 or first_step - 1 != (start_step - 1) // log_every * log_every
+        or first_step + steps - 1 != start_step):
+      window = None  # closed, or cut by another log_every
   if resumed_from:
     log_fn(f"[zoo-train] resuming from {resumed_from} at step {start_step}")
   if chief:
@@ -247,7 +337,9 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
              f"until step {start_step} is kept in {kept}")
     if not resumed_from or changed:
       io_utils.write_text_atomically(config_path, gin.operative_config_str())
-  saver = checkpoints.CheckpointWriter(checkpoint, checkpoints.checkpoint_dir(write_dir),
+  window_variable = tf.Variable("", dtype=tf.string, trainable=False, name=WINDOW_STATE)
+  saved = checkpoints.checkpoint_of(model, **{WINDOW_STATE: window_variable})
+  saver = checkpoints.CheckpointWriter(saved, checkpoints.checkpoint_dir(write_dir),
                                        max_checkpoints_to_keep, resumed_step=start_step)
   last_good = lambda: saver.latest or resumed_from or "none"
 
@@ -301,17 +393,23 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
     return totals, found
 
   writer = tf.summary.create_file_writer(
-      os.path.join(model_dir, "summaries") if chief else os.path.join(write_dir, "summaries"))
+      os.path.join(model_dir, SUMMARIES) if chief else os.path.join(write_dir, SUMMARIES))
   totals, count = None, 0
+  if window is not None:
+    _, count, sums = window
+    totals = {term: tf.constant(value) for term, value in sums.items()}
+  logged = (None, 0)  # the totals and count of the window the last log closed
   last_logs = {}
   run_start = time.time()
   timed_start, timed_steps = None, 0
+  first_call = (0, 0.0)  # steps and seconds of the first call, which traces the graph
   step = start_step
   while step < num_steps:
     # Up to the next log, checkpoint or the end, and no more than steps_per_loop.
     boundary = min(num_steps, (step // log_every + 1) * log_every,
                    (step // checkpoint_every + 1) * checkpoint_every)
     chunk = min(steps_per_loop, boundary - step)
+    call_start = time.time()
     totals, (bad_step, bad_term, bad_value) = run_steps(iterator, tf.constant(chunk), totals)
     if int(bad_step) >= 0:
       writer.flush()
@@ -321,16 +419,22 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
           f"the last good checkpoint ({last_good()}) is kept")
     step += chunk
     count += chunk
+    logged = (None, 0)
     if timed_start is None:  # the first call traces the graph; time from the second on.
       timed_start = time.time()
+      first_call = (chunk, timed_start - call_start)
     else:
       timed_steps += chunk
     if step % log_every == 0 or step == num_steps:
       last_logs = {k: v.numpy() / count for k, v in totals.items()}
-      totals, count = None, 0
-      elapsed = time.time() - timed_start if timed_steps else 0.0
-      rate = timed_steps * batch_size / elapsed if elapsed > 0 else float("nan")
-      eta = (num_steps - step) * batch_size / rate if rate == rate and rate > 0 else 0
+      if step % log_every == 0:  # a window ends; the last steps of a run do not close one
+        logged = (totals, count)
+        totals, count = None, 0
+      if timed_steps:
+        rate = timed_steps * batch_size / max(time.time() - timed_start, 1e-9)
+      else:  # only the first call so far: its time, tracing included, is all there is
+        rate = first_call[0] * batch_size / max(first_call[1], 1e-9)
+      eta = (num_steps - step) * batch_size / rate
       with writer.as_default(step=step):
         for term, value in last_logs.items():
           if np.ndim(value) == 0:
@@ -351,11 +455,25 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
         raise TrainingDiverged(
             f"weights became non-finite at step {step}; the last good checkpoint "
             f"({last_good()}) is kept")
+      # The summaries up to this step are on disk before the checkpoint that follows them.
+      writer.flush()
+      window_variable.assign(_window_state(*(logged if logged[0] is not None
+                                              else (totals, count)), step))
       saver.save(step, log_fn=log_fn)
   writer.flush()
 
   wall_time = time.time() - run_start
   rate = timed_steps * batch_size / (time.time() - timed_start) if timed_steps else None
+  results = _results(model, data, strategy, start_step, wall_time, rate, last_logs)
+  if chief:
+    write_json_atomically(results_path, results)
+  else:
+    tf.io.gfile.rmtree(write_dir)
+  return results
+
+
+def _results(model, data, strategy, start_step, wall_time, rate, losses):
+  """The dict of train_results.json; `losses` maps a term to its mean (a number or a vector)."""
   results = {
       "model": model.model_name,
       "posterior_family": model.family.name,
@@ -367,14 +485,55 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
       "wall_time_seconds": wall_time,
       "images_per_second": rate,
   }
-  for term, value in last_logs.items():
+  for term, value in losses.items():
     if np.ndim(value) == 0:
       results[f"loss.{term}"] = float(value)
     else:
       for i, v in enumerate(value):
         results[f"loss.{term}.{i}"] = float(v)
-  if chief:
-    write_json_atomically(results_path, results)
+  return results
+
+
+def read_summaries(directory):
+  """{tag: {step: value}} of every scalar in the TensorBoard event files under `directory`
+  (later files win where two hold the same step: a resumed run logs a step again)."""
+  values = {}
+  for path in sorted(tf.io.gfile.glob(os.path.join(directory, "events.out.tfevents.*"))):
+    try:
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for value in event.summary.value:
+          if value.HasField("tensor"):
+            number = tf.make_ndarray(value.tensor)
+          elif value.HasField("simple_value"):
+            number = value.simple_value
+          else:
+            continue
+          if np.ndim(number) == 0:
+            values.setdefault(value.tag, {})[event.step] = float(number)
+    except tf.errors.DataLossError:  # a file cut short by a kill: what was read counts
+      continue
+  return values
+
+
+def _recovered_results(model_dir, checkpoint, model, data, strategy, final_step):
+  """train_results.json of a run that stopped after its final checkpoint, before writing it.
+
+  The losses are those the run would have written: the loss sums its final checkpoint holds,
+  or else (a checkpoint from before those were stored) the summaries' values at the final step;
+  images per second come from the summaries. What cannot be known (the wall time, the step the
+  last process started from) is null, and `recovered_from` names the checkpoint.
+  """
+  summaries = read_summaries(os.path.join(model_dir, SUMMARIES))
+  window = read_window_state(checkpoint)
+  losses = {}
+  if window is not None:
+    _, steps, sums = window
+    losses = {term: value / steps for term, value in sums.items()}
   else:
-    tf.io.gfile.rmtree(write_dir)
+    for tag, by_step in summaries.items():
+      if tag.startswith("loss/") and final_step in by_step:
+        losses[tag[len("loss/"):]] = by_step[final_step]
+  rate = summaries.get("images_per_second", {}).get(final_step)
+  results = _results(model, data, strategy, None, None, rate, losses)
+  results["recovered_from"] = os.path.relpath(checkpoint, model_dir)
   return results
