@@ -3,10 +3,12 @@
 results.json is flat: `<metric>.<key>` for every number a metric returns,
 `<metric>.elapsed_seconds`, `settings.<metric>.<parameter>` for the settings it ran with, and
 a few fields saying what was evaluated. It is written atomically: a crash or a bad metric leaves
-no results.json behind.
+no results.json behind, and a failed write (a full disk) leaves the previous one as it was,
+after the table of numbers has been printed. One evaluation at a time writes an output
+directory's results.json: a second one exits at once with an error naming the first's pid.
 
 UDR ranks several models of one data set against each other (`evaluate_udr`, `run_udr`, the
-library behind `zoo-evaluate --udr`) and writes udr_results.json the same way.
+library behind `zoo-udr`) and writes udr_results.json the same way.
 """
 import inspect
 import math
@@ -33,7 +35,8 @@ _NOT_SETTINGS = ("ground_truth_data", "representation_function", "posterior_func
 
 
 def parse_metric_names(text):
-  """'all' or a comma list -> list of registered metric names (ValueError for unknown ones)."""
+  """'all' or a comma list -> list of registered metric names (ValueError for unknown or
+  repeated ones)."""
   known = sorted(metric_registry.REGISTRY)
   if text.strip() == "all":
     return known
@@ -42,7 +45,27 @@ def parse_metric_names(text):
   if not names or unknown:
     raise ValueError(f"--metrics {text!r}: unknown metric(s) {', '.join(unknown) or '(none)'}; "
                      f"expected 'all' or a comma list of {', '.join(known)}")
+  repeated = sorted({n for n in names if names.count(n) > 1})
+  if repeated:
+    raise ValueError(f"--metrics {text!r}: {', '.join(repeated)} given more than once; expected "
+                     "each metric once")
   return names
+
+
+def lock_output(output_dir, program="zoo-evaluate"):
+  """The lock that makes this process the one writer of output_dir's results (see
+  `io_utils.lock_target`)."""
+  return io_utils.lock_target(output_dir, "--output_dir", program)
+
+
+def _write_results(path, results):
+  """Writes results atomically; a failed write says that the numbers printed were not saved."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  try:
+    io_utils.write_json_atomically(path, results)
+  except OSError as e:
+    raise OSError(e.errno, f"{e.strerror}; the results printed above were not saved",
+                  e.filename or path) from e
 
 
 def metric_settings(name, fn):
@@ -93,10 +116,22 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
 
   Returns:
     The results dict.
+
+  Raises:
+    ValueError: bad settings, or another evaluation writes output_dir.
+    OSError: results.json could not be written (the table was printed first).
   """
   validation.seed(seed, "seed")
   # Checked before any metric runs: an hour of metrics must not end in an unwritable directory.
   io_utils.check_writable_directory(output_dir, "--output_dir")
+  lock = lock_output(output_dir)
+  try:
+    return _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn)
+  finally:
+    lock.close()
+
+
+def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn):
   data = model.ground_truth_data
   codes_fn = model.codes_function(codes)
   results = {"evaluated": model.description, "dataset": data.name,
@@ -123,9 +158,9 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
       results[f"settings.{name}.{key}"] = value
     log_fn(f"[zoo-evaluate] {name} done in {elapsed:.1f} s")
 
-  os.makedirs(output_dir, exist_ok=True)
-  io_utils.write_json_atomically(os.path.join(output_dir, "results.json"), results)
+  # The numbers first: a write that fails (a full disk) must not take them with it.
   log_fn(format_table(results))
+  _write_results(os.path.join(output_dir, "results.json"), results)
   return results
 
 
@@ -170,11 +205,17 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, 
   names = parse_metric_names(metrics)
   validation.seed(seed, "--seed")
   io_utils.check_writable_directory(output_dir, "--output_dir")
-  gin.clear_config()
-  model = trained_model.load(model_dir=model_dir, saved_model=saved_model, checkpoint=checkpoint)
-  register_metric_settings(names)
-  cli.parse_gin(list(gin_files), list(gin_bindings))
-  return evaluate(model, output_dir, names, seed=seed, codes=codes, log_fn=log_fn)
+  # Before the model loads: a second evaluation of the same output_dir is refused at once.
+  lock = lock_output(output_dir)
+  try:
+    gin.clear_config()
+    model = trained_model.load(model_dir=model_dir, saved_model=saved_model,
+                               checkpoint=checkpoint)
+    register_metric_settings(names)
+    cli.parse_gin(list(gin_files), list(gin_bindings))
+    return _evaluate_locked(model, output_dir, names, seed, codes, log_fn)
+  finally:
+    lock.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,6 +272,14 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
   """
   validation.seed(seed, "seed")
   io_utils.check_writable_directory(output_dir, "--output_dir")
+  lock = lock_output(output_dir, "zoo-udr")
+  try:
+    return _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label)
+  finally:
+    lock.close()
+
+
+def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label):
   models = list(models)
   names = [m.description for m in models] if names is None else [str(n) for n in names]
   if len(models) < 2:
@@ -243,7 +292,7 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
       raise ValueError(f"{label}{name}: latent_dim {model.latent_dim}, expected {models[0].latent_dim} "
                        f"like {names[0]}; UDR relates latents of equal-sized representations")
   data = models[0].ground_truth_data
-  log_fn(f"[zoo-evaluate] udr of {len(models)} models ...")
+  log_fn(f"[zoo-udr] udr of {len(models)} models ...")
   start = time.time()
   try:
     scores = udr.compute_udr(data, [m.posterior for m in models], np.random.RandomState(seed))
@@ -259,9 +308,7 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
   results["udr.elapsed_seconds"] = elapsed
   for key, value in metric_settings("udr", udr.compute_udr).items():
     results[f"settings.udr.{key}"] = value
-  os.makedirs(output_dir, exist_ok=True)
-  io_utils.write_json_atomically(os.path.join(output_dir, UDR_RESULTS), results)
-  log_fn(f"[zoo-evaluate] udr done in {elapsed:.1f} s")
+  log_fn(f"[zoo-udr] udr done in {elapsed:.1f} s")
   width = max(len(n) for n in names)
   lines = [f"{'model':<{width}}  udr     active latents"]
   for name, score, active in zip(names, results["udr.model_scores"],
@@ -269,11 +316,12 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
     shown = "nan" if score is None else f"{score:.4f}"
     lines.append(f"{name:<{width}}  {shown:<6}  {active}")
   log_fn("\n".join(lines))
+  _write_results(os.path.join(output_dir, UDR_RESULTS), results)
   return results
 
 
 def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log_fn=print):
-  """What `zoo-evaluate --udr` does: load every export, apply the settings, UDR, write.
+  """What `zoo-udr` does: load every export, apply the settings, UDR, write.
 
   Each export is loaded with a fresh gin configuration (its own), then `gin_files` and
   `gin_bindings` with the `udr.*` settings are parsed.
@@ -283,7 +331,7 @@ def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log
   """
   saved_models = list(saved_models)
   if len(saved_models) < 2:
-    raise ValueError(f"--udr: expected at least 2 --saved_model exports to compare, got "
+    raise ValueError(f"--saved_model: expected at least 2 exports to compare, got "
                      f"{len(saved_models)}")
   seen = {}
   for path in saved_models:
@@ -294,12 +342,17 @@ def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log
     seen[key] = path
   validation.seed(seed, "--seed")
   io_utils.check_writable_directory(output_dir, "--output_dir")
-  models = []
-  for path in saved_models:
-    gin.clear_config()  # each export's data set is built from its own configuration alone
-    models.append(trained_model.from_export(path))
-  gin.clear_config()
-  register_metric_settings(())  # settings files may name any metric (a study's do)
-  cli.parse_gin(list(gin_files), list(gin_bindings))
-  return evaluate_udr(models, output_dir, names=saved_models, seed=seed, log_fn=log_fn,
-                      label="--saved_model ")
+  lock = lock_output(output_dir, "zoo-udr")
+  try:
+    models = []
+    for path in saved_models:
+      gin.clear_config()  # each export's data set is built from its own configuration alone
+      models.append(trained_model.from_export(path))
+    gin.clear_config()
+    register_metric_settings(())  # settings files may name any metric (a study's do)
+    cli.parse_gin(list(gin_files), list(gin_bindings))
+    validation.seed(seed, "seed")
+    return _evaluate_udr_locked(models, output_dir, saved_models, seed, log_fn,
+                                "--saved_model ")
+  finally:
+    lock.close()

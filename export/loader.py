@@ -232,7 +232,8 @@ def load(export_dir):
   metadata = read_metadata(export_dir)
   try:
     saved_model = tf.saved_model.load(export_dir)
-  except (OSError, ValueError, tf.errors.OpError) as e:
+  # A truncated variables file reads as an IndexError ("Read less bytes than requested").
+  except (OSError, ValueError, IndexError, tf.errors.OpError) as e:
     first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
     raise ValueError(f"export_dir {export_dir}: TensorFlow could not load the SavedModel "
                      f"({first_line})") from e

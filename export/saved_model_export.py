@@ -6,7 +6,8 @@ a hidden staging directory next to the target and renamed into place, so an expo
 at any point leaves no directory at the target; replacing an existing export moves the old one
 aside first and deletes it only after the new one is in place. Staging directories are named
 after the exporting process, and those of processes that no longer run (an export killed with
-`kill -9`) are removed by the next export to the same parent directory.
+`kill -9`) are removed by the next export to the same target. One export at a time writes a
+target: the second exits with an error naming the first's pid (`io_utils.lock_target`).
 """
 import json
 import os
@@ -15,6 +16,7 @@ import tempfile
 
 import tensorflow as tf
 
+from common import io_utils
 from export import check_export_target
 from export import loader
 from zoo.posteriors import gaussian_utils
@@ -117,27 +119,16 @@ def _staging_prefix(export_dir):
   return f".{os.path.basename(export_dir)}.export-tmp-"
 
 
-def _pid_is_running(pid):
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:  # someone else's process
-    return True
-  return True
-
-
 def remove_stale_staging(export_dir, log_fn=print):
   """Deletes staging directories next to export_dir left by exports that are not running."""
-  parent, prefix = os.path.dirname(export_dir), _staging_prefix(export_dir)
-  if not os.path.isdir(parent):
-    return
-  for name in os.listdir(parent):
-    pid = name[len(prefix):].split("-")[0] if name.startswith(prefix) else ""
-    if pid.isdigit() and not _pid_is_running(int(pid)):
-      shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-      log_fn(f"[zoo-export] removed {os.path.join(parent, name)}, left by an export (pid {pid}) "
-             "that did not finish")
+  io_utils.remove_stale(os.path.dirname(os.path.abspath(export_dir)),
+                        _staging_prefix(export_dir), lambda line: log_fn(f"[zoo-export] {line}"),
+                        what="an export")
+
+
+def lock_export_target(export_dir):
+  """The lock that makes this process the one writer of export_dir (see io_utils.lock_target)."""
+  return io_utils.lock_target(export_dir, "--export_dir", "zoo-export")
 
 
 def _publish(staged, export_dir, aside):
@@ -155,14 +146,27 @@ def write_export(module, metadata, export_dir, overwrite=False, log_fn=print):
     metadata: JSON-serializable dict for assets/metadata.json.
     export_dir: the target directory (its parent is created if missing).
     overwrite: replace an existing export.
+
+  Raises:
+    ValueError: the target may not be written, or another export is writing it.
   """
+  check_export_target(export_dir, overwrite)
+  lock = lock_export_target(export_dir)
+  try:
+    _write_export_locked(module, metadata, export_dir, overwrite, log_fn)
+  finally:
+    lock.close()
+
+
+def _write_export_locked(module, metadata, export_dir, overwrite, log_fn):
+  # Checked again under the lock: another export may have finished since the first check.
   check_export_target(export_dir, overwrite)
   export_dir = os.path.abspath(export_dir)
   parent = os.path.dirname(export_dir)
   os.makedirs(parent, exist_ok=True)
   remove_stale_staging(export_dir, log_fn)
   # Same parent directory, so the final rename stays on one file system and is atomic.
-  staging_root = tempfile.mkdtemp(prefix=f"{_staging_prefix(export_dir)}{os.getpid()}-",
+  staging_root = tempfile.mkdtemp(prefix=f"{_staging_prefix(export_dir)}{io_utils.owner_tag()}-",
                                   dir=parent)
   try:
     asset_source = os.path.join(staging_root, "asset_source", loader.METADATA_FILE)
@@ -192,12 +196,16 @@ def export_model_dir(model_dir, export_dir, checkpoint=None, overwrite=False, lo
   Returns:
     The metadata written with the export.
   """
-  # Refuse before the (slow) restore and save; write_export checks again just before writing.
+  # Refused before the (slow) restore and save, and held until the export is in place.
   check_export_target(export_dir, overwrite)
-  trained = checkpoints.restore_run(model_dir, checkpoint, log_fn=log_fn, program="zoo-export")
-  module = ExportModule(trained.model)
-  metadata = export_metadata(trained, module)
-  log_fn(f"[zoo-export] exporting {metadata['model']}/{metadata['posterior_family']} "
-         f"from {trained.checkpoint} (step {metadata['training_step']})")
-  write_export(module, metadata, export_dir, overwrite=overwrite, log_fn=log_fn)
+  lock = lock_export_target(export_dir)
+  try:
+    trained = checkpoints.restore_run(model_dir, checkpoint, log_fn=log_fn, program="zoo-export")
+    module = ExportModule(trained.model)
+    metadata = export_metadata(trained, module)
+    log_fn(f"[zoo-export] exporting {metadata['model']}/{metadata['posterior_family']} "
+           f"from {trained.checkpoint} (step {metadata['training_step']})")
+    _write_export_locked(module, metadata, export_dir, overwrite, log_fn)
+  finally:
+    lock.close()
   return metadata

@@ -55,3 +55,34 @@ def make_read_only(test, path):
     return False
   test.addCleanup(subprocess.run, ["umount", path], check=True)
   return True
+
+
+def small_file_system(test, path, size="2m"):
+  """Mounts an empty tmpfs of `size` at the empty directory `path` until the test ends.
+
+  For the full-disk cases (root only). Returns False where that cannot be done.
+  """
+  if os.geteuid() != 0:
+    return False
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
+                           capture_output=True, check=False)
+  if mounted.returncode != 0:
+    return False
+  test.addCleanup(subprocess.run, ["umount", "-l", path], check=True)
+  return True
+
+
+def fill(path, leave_bytes=0):
+  """Fills the file system of the directory `path` with a file `path/filler` until at most
+  `leave_bytes` stay free (tmpfs counts in pages of 4 KiB)."""
+  free = os.statvfs(path).f_bavail * os.statvfs(path).f_frsize
+  with open(os.path.join(path, "filler"), "ab") as f:
+    chunk = b"\0" * 4096
+    while free - len(chunk) >= leave_bytes:
+      try:
+        f.write(chunk)
+        f.flush()
+      except OSError:
+        break
+      free -= len(chunk)
+  return os.statvfs(path).f_bavail * os.statvfs(path).f_frsize

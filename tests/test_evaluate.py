@@ -154,7 +154,7 @@ class EvaluateUdrTest(tf.test.TestCase):
         self.assertFalse(os.path.exists(out))
     with self.assertRaisesRegex(ValueError, "at least 2 models"):
       evaluate.evaluate_udr([linear_model(np.eye(2))], self.get_temp_dir())
-    with self.assertRaisesRegex(ValueError, "--udr: expected at least 2 --saved_model"):
+    with self.assertRaisesRegex(ValueError, "--saved_model: expected at least 2 exports"):
       evaluate.run_udr(self.get_temp_dir(), ["/only/one"])
     with self.assertRaisesRegex(ValueError, "--saved_model /a/./b: given twice"):
       evaluate.run_udr(self.get_temp_dir(), ["/a/b", "/a/./b"])

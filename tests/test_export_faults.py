@@ -98,6 +98,27 @@ class ExportFaultsTest(tf.test.TestCase):
           loader.load(copy)
     loader.load(self.export_dir)  # the untouched export still loads
 
+  def test_an_export_with_truncated_variables_is_one_line_everywhere(self):
+    copy = os.path.join(self.root, "truncated_variables")
+    shutil.copytree(self.export_dir, copy)
+    data = [os.path.join(copy, "variables", name)
+            for name in os.listdir(os.path.join(copy, "variables")) if ".data-" in name][0]
+    os.truncate(data, os.path.getsize(data) // 2)
+    with self.assertRaisesRegex(ValueError, rf"^export_dir {copy}: TensorFlow could not load "
+                                            r"the SavedModel \(.*Read less bytes"):
+      loader.load(copy)
+    # zoo-visualize loads exports the same way (evaluation.trained_model.load).
+    output = os.path.join(self.root, "truncated_variables_evaluation")
+    result = run_module("binaries.evaluate_main", f"--saved_model={copy}",
+                        f"--output_dir={output}")
+    self.assertIn("Read less bytes", error_line(self, result, "zoo-evaluate"))
+    self.assertFalse(os.path.exists(output))
+
+  def test_a_metric_given_twice_is_refused(self):
+    with self.assertRaisesRegex(ValueError, r"^--metrics 'mig,dci,mig': mig given more than "
+                                            "once; expected each metric once$"):
+      evaluate.parse_metric_names("mig,dci,mig")
+
   def test_an_export_whose_own_gin_config_is_broken(self):
     # Written broken (both copies agree), as an export of a run with a broken operative config
     # would be: evaluation names the export and the problem in one line.

@@ -2,6 +2,14 @@
 
 `make_pictures` draws everything for an `evaluation.trained_model.TrainedModel`; the picture
 builders it calls are pure functions of arrays (`grids`, `traversals`, `mi_plots`).
+
+The pictures are drawn into a hidden staging directory beside the output directory (on the
+same file system) and published by rename: a new output directory is the staging directory
+renamed, whole; into an existing one the files are moved one by one, its old pictures.json
+removed first and the new one moved last, so a complete index means a complete set. Staging
+directories are named after their process, and those of processes that died (`kill -9`) are
+removed by the next zoo-visualize to the same output directory. One zoo-visualize at a time
+writes an output directory: a second one exits at once with an error naming the first's pid.
 """
 import json
 import os
@@ -63,8 +71,9 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
 
   Files: traversal_fixed_<k>.png, traversal_quantile_<k>.png, traversal_<k>.gif for each base
   image k (image data only), reconstructions.png, samples.png, mi_matrix.png,
-  mi_invariance.png, pictures.json. They are written to a temporary directory first and moved
-  into output_dir (created only then) at the end, so a failure leaves no partial set behind.
+  mi_invariance.png, pictures.json. They are drawn into a staging directory beside output_dir
+  and published by rename at the end (see the module docstring), so a failure leaves no partial
+  set behind.
 
   Args:
     model: an `evaluation.trained_model.TrainedModel`.
@@ -87,9 +96,6 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
   num_base_images = options["num_base_images"]
   num_reconstructions = options["num_reconstructions"]
   pairs_per_row = options["pairs_per_row"]
-  sample_rows, sample_cols = options["sample_rows"], options["sample_cols"]
-  zoom, separator = options["zoom"], options["separator"]
-  mi_num_bins = options["mi_num_bins"]
   validation.seed(seed, "seed")
   io_utils.check_writable_directory(output_dir, "--output_dir")
   validation.positive_int(num_points, "num_points")
@@ -97,7 +103,7 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
                "sample_cols", "mi_num_bins", "zoom", "gif_frame_ms", "mi_num_conditioning",
                "mi_num_samples"):
     validation.positive_int(options[name], f"pictures.{name}")
-  validation.non_negative_int(separator, "pictures.separator")
+  validation.non_negative_int(options["separator"], "pictures.separator")
   validation.positive_number(options["traversal_limit"], "pictures.traversal_limit")
   fixed_values = traversal_values("fixed", num_traversal_steps,
                                   limit=options["traversal_limit"])
@@ -112,6 +118,41 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
     if num_reconstructions % pairs_per_row:
       raise ValueError(f"num_reconstructions={num_reconstructions}: expected a multiple of "
                        f"pairs_per_row={pairs_per_row}")
+  lock = io_utils.lock_target(output_dir, "--output_dir", "zoo-visualize")
+  try:
+    return _draw_and_publish(model, output_dir, num_traversal_steps, seed, num_points, options,
+                             fixed_values, quantile_values, is_image, log_fn)
+  finally:
+    lock.close()
+
+
+def _staging_prefix(output_dir):
+  return f".{os.path.basename(os.path.abspath(output_dir))}.pictures-tmp-"
+
+
+def _publish(staging, output_dir, names):
+  """Moves the files `names` (pictures.json last) from staging into output_dir."""
+  if not os.path.exists(output_dir):
+    # mkdtemp made it private; the published directory gets what a plain mkdir would.
+    os.chmod(staging, 0o777 & ~io_utils.current_umask())
+    os.rename(staging, output_dir)
+    return
+  index = os.path.join(output_dir, "pictures.json")
+  if os.path.lexists(index):
+    os.remove(index)  # an old index must not vouch for a set being replaced
+  for name in names:
+    os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+
+
+def _draw_and_publish(model, output_dir, num_traversal_steps, seed, num_points, options,
+                      fixed_values, quantile_values, is_image, log_fn):
+  """`make_pictures` once the output directory is this process's to write."""
+  num_base_images = options["num_base_images"]
+  num_reconstructions = options["num_reconstructions"]
+  pairs_per_row = options["pairs_per_row"]
+  sample_rows, sample_cols = options["sample_rows"], options["sample_cols"]
+  zoom, separator = options["zoom"], options["separator"]
+  mi_num_bins = options["mi_num_bins"]
   data = model.ground_truth_data
   random_state = np.random.RandomState(seed)
   factors, observations = data.sample(num_points, random_state)
@@ -120,7 +161,11 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
   labels = [f"z{i}" for i in order]
   kl = marginal_kl(mean, covariance)
 
-  staging = tempfile.mkdtemp(prefix="zoo_pictures_")
+  parent = os.path.dirname(os.path.abspath(output_dir))
+  prefix = _staging_prefix(output_dir)
+  io_utils.remove_stale(parent, prefix, lambda line: log_fn(f"[zoo-visualize] {line}"),
+                        what="a zoo-visualize")
+  staging = tempfile.mkdtemp(prefix=f"{prefix}{io_utils.owner_tag()}-", dir=parent)
   try:
     written = []
 
@@ -179,9 +224,7 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
     with open(os.path.join(staging, "pictures.json"), "w") as f:
       json.dump(index, f, indent=2, sort_keys=True)
       f.write("\n")
-    os.makedirs(output_dir, exist_ok=True)
-    for name in written + ["pictures.json"]:
-      shutil.move(os.path.join(staging, name), os.path.join(output_dir, name))
+    _publish(staging, output_dir, written + ["pictures.json"])
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   return index
