@@ -49,6 +49,7 @@ setuptools.setup(
             "zoo-visualize=binaries.visualize_main:run",
             "zoo-export=binaries.export_main:run",
             "zoo-study=binaries.study_main:run",
+            "zoo-udr=binaries.udr_main:run",
         ],
     },
 )

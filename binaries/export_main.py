@@ -1,4 +1,4 @@
-"""zoo-export: writes a trained model as a SavedModel that loads without zoo.
+r"""zoo-export: writes a trained model as a SavedModel that loads without zoo.
 
   zoo-export --model_dir=/tmp/beta_vae --export_dir=/tmp/beta_vae_export
   zoo-export --model_dir=/tmp/beta_vae --export_dir=/tmp/beta_vae_export \
@@ -41,7 +41,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run_main(main, "zoo-export")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""zoo-train: trains a model of the zoo (absl flags + gin).
+r"""zoo-train: trains a model of the zoo (absl flags + gin).
 
   zoo-train --model_dir=/tmp/run --gin_config=gin_configs/models/beta_vae.gin \
       --gin_config=gin_configs/datasets/dsprites.gin --gin_bindings="training.num_steps=2000"
@@ -54,7 +54,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run_main(main, "zoo-train")
 
 
 if __name__ == "__main__":

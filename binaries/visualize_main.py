@@ -1,4 +1,4 @@
-"""zoo-visualize: latent traversals, reconstructions, prior samples and MI pictures of a model.
+r"""zoo-visualize: latent traversals, reconstructions, prior samples and MI pictures of a model.
 
   zoo-visualize --model_dir=/tmp/beta_vae --output_dir=/tmp/beta_vae/pictures
   zoo-visualize --saved_model=/tmp/beta_vae_export --output_dir=/tmp/pictures \
@@ -60,7 +60,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run_main(main, "zoo-visualize")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The three stages of a run as library calls in this process (zoo-study --in_process).
+"""The three stages of a run as library calls in this process (zoo-study run --in_process).
 
 Each stage calls what its binary calls, so a run gives the same numbers either way, and saves
 TensorFlow's start-up per stage.
@@ -63,8 +63,8 @@ def run_stages(run, paths):
 
 
 def evaluate_stage(run, paths):
-  """Only the evaluate stage, in this process, logged as `run_stages` logs it (zoo-study
-  --reevaluate --in_process); True if it succeeded."""
+  """Only the evaluate stage, in this process, logged as `run_stages` logs it (`zoo-study
+  reevaluate --in_process`); True if it succeeded."""
   with open(paths.log_file("evaluate"), "a") as log_file:
     def log(line):
       log_file.write(f"{line}\n")

@@ -1,10 +1,10 @@
-"""Runs a study's unfinished runs as Ray tasks (`zoo-study --executor=ray`).
+"""Runs a study's unfinished runs as Ray tasks (`zoo-study run --executor=ray`).
 
 Each run is one task with the resources of a run (`num_cpus`, `num_gpus`), placed by Ray on a
 node of the cluster, where it runs the run's three stages as processes (`runner.run_to_done`):
 the same lock, the same DONE and the same files in the shared --output_dir as the local
-executor, so skipping finished runs, resuming, `--only_run` and `--aggregate_only` work the same
-either way, and a run may be finished by either. Requirements of the cluster: every node has
+executor, so skipping finished runs, resuming, `--only_run` and `zoo-study aggregate` work the
+same either way, and a run may be finished by either. Requirements of the cluster: every node has
 this package installed with the Python Ray runs (start Ray with the virtual environment's
 `ray`) and sees --output_dir, and gin files outside the repository, at the same paths.
 

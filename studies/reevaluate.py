@@ -1,23 +1,23 @@
 """Evaluating a study's finished runs again, and UDR over the seeds of each configuration.
 
-  zoo-study --study=S --output_dir=O --reevaluate   re-runs only the evaluate stage of every
-                                                      finished run whose DONE was written with
-                                                      other evaluation settings than S's
-  zoo-study --study=S --output_dir=O --udr          UDR of each configuration's seeds
+  zoo-study reevaluate --study=S --output_dir=O   re-runs only the evaluate stage of every
+                                                  finished run whose DONE was written with
+                                                  other evaluation settings than S's
+  zoo-study udr --study=S --output_dir=O          UDR of each configuration's seeds
 
-`--reevaluate` never trains or exports: it runs zoo-evaluate on the run's export with the
+`reevaluate` never trains or exports: it runs zoo-evaluate on the run's export with the
 study's metrics, evaluation gin files, bindings and seed, then rewrites DONE with them (the
 training and export timings kept, the evaluation's replaced, `reevaluated` added). So a study
 may add metrics to runs that are already trained. Only the evaluation settings may differ from
-a DONE's: a run trained with other settings is refused, as without --reevaluate. A run without
-DONE is not touched (zoo-study without --reevaluate finishes it), a run already evaluated with
+a DONE's: a run trained with other settings is refused, as by `zoo-study run`. An unfinished
+run is not touched (`zoo-study run` finishes it), a run already evaluated with
 the study's settings is skipped, and a run another process holds (its lock) is left alone. If
 the evaluation fails, the old results.json and DONE stay as they were.
 
 UDR (`evaluation.metrics.udr`) ranks models of one configuration that differ only in their
 seed, as the reference does: every finished run is scored against the other seeds of its
 configuration (its name without `-seed<k>`), groups of at least two runs, by
-`zoo-evaluate --udr` on their exports with the study's evaluation gin files and bindings (the
+`zoo-udr` on their exports with the study's evaluation gin files and bindings (the
 `udr.*` settings among them) and seed. Each group's results go to
 OUTPUT/udr/<configuration>/udr_results.json, its log to udr.log beside it; the report reads
 them into the `udr.*` columns of results.csv.
@@ -32,7 +32,7 @@ from studies import run_dirs
 from studies import spec
 from studies import stages
 
-# The fields of a run's identity that --reevaluate may change.
+# The fields of a run's identity that `zoo-study reevaluate` may change.
 EVALUATION_FIELDS = ("metrics", "evaluation_gin_files", "evaluation_gin_bindings",
                      "evaluation_seed")
 UDR_DIR = "udr"
@@ -66,8 +66,8 @@ def check_trained_runs_match(runs, output_dir):
     differing = _differing(run, done, training_fields)
     if differing:
       raise ValueError(f"--output_dir {output_dir}: run {run.name} was trained with a "
-                       f"different {', '.join(differing)}; --reevaluate changes only the "
-                       "evaluation settings")
+                       f"different {', '.join(differing)}; zoo-study reevaluate changes only "
+                       "the evaluation settings")
 
 
 def _evaluate_as_process(run, paths, env):
@@ -95,7 +95,7 @@ def reevaluate_runs(runs, output_dir, evaluate_in_process=None, log_fn=print, en
   outcome = Outcome()
   for run in runs:
     done = run_dirs.read_done(output_dir, run.name)
-    if done is None:
+    if done is None or not run_dirs.is_finished(output_dir, run.name):
       outcome.unfinished.append(run.name)
       continue
     if not _differing(run, done, EVALUATION_FIELDS):
@@ -145,19 +145,19 @@ def udr_of_seed_groups(runs, output_dir, log_fn=print, env=None, python=None):
 
   Returns:
     {configuration: path of its udr_results.json} for the groups computed, and the
-    configurations whose zoo-evaluate --udr failed, {configuration: log file}.
+    configurations whose zoo-udr failed, {configuration: log file}.
   """
   python = python or sys.executable
   written, failed = {}, {}
   for group, members in seed_groups(runs).items():
-    finished = [run for run in members if run_dirs.read_done(output_dir, run.name) is not None]
+    finished = [run for run in members if run_dirs.is_finished(output_dir, run.name)]
     if len(finished) < 2:
       continue
     first = finished[0]
     group_dir = os.path.join(output_dir, UDR_DIR, group)
     os.makedirs(group_dir, exist_ok=True)
-    argv = [python, "-m", "binaries.evaluate_main", "--udr",
-            f"--output_dir={group_dir}", f"--seed={first.evaluation_seed}"]
+    argv = [python, "-m", "binaries.udr_main", f"--output_dir={group_dir}",
+            f"--seed={first.evaluation_seed}"]
     argv += [f"--saved_model={run_dirs.RunPaths.of(output_dir, run.name).export_dir}"
              for run in finished]
     argv += [f"--gin_config={f}" for f in first.evaluation_gin_files]

@@ -9,7 +9,10 @@
 
 A run with DONE is never repeated, so rerunning an interrupted study finishes only what is
 missing; a run without DONE restarts its stages, which each pick up what the previous attempt
-left.
+left. DONE is written only once every file the report reads (`REQUIRED_OUTPUTS`) is in place,
+and a run whose DONE is there but one of those files is not, or whose DONE does not read back
+(a truncated file), counts as unfinished: its stages run again (zoo-train, with nothing left to
+do, rewrites a missing train_results.json) and DONE is written anew.
 """
 import dataclasses
 import json
@@ -34,6 +37,8 @@ class RunPaths:
   export_dir = property(lambda self: os.path.join(self.run_dir, "export"))
   evaluation_dir = property(lambda self: os.path.join(self.run_dir, "evaluation"))
   results_file = property(lambda self: os.path.join(self.run_dir, "evaluation", "results.json"))
+  train_results_file = property(lambda self: os.path.join(self.run_dir, "model",
+                                                          "train_results.json"))
   logs_dir = property(lambda self: os.path.join(self.run_dir, "logs"))
   done_file = property(lambda self: os.path.join(self.run_dir, "DONE"))
   lock_file = property(lambda self: os.path.join(self.run_dir, ".lock"))
@@ -53,17 +58,77 @@ def lock_run(paths):
   return io_utils.try_lock(paths.lock_file)[0]
 
 
-def read_done(output_dir, run_name):
-  """The DONE record of a finished run, or None."""
-  path = RunPaths.of(output_dir, run_name).done_file
+# What the report reads of a finished run, as RunPaths properties: DONE vouches for them.
+REQUIRED_OUTPUTS = ("results_file", "train_results_file")
+
+
+class DamagedDone(ValueError):
+  """A DONE file that does not read back as a DONE record."""
+
+
+def read_done_file(path):
+  """The record in the DONE file `path`, or None if there is none.
+
+  Raises:
+    DamagedDone naming the file, for one that is not a JSON object with a `config`.
+  """
   if not os.path.isfile(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise DamagedDone(f"{path}: damaged ({' '.join(str(e).split())})") from e
+  if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+    raise DamagedDone(f"{path}: damaged (expected a JSON object with the run's config)")
+  return record
+
+
+def read_done(output_dir, run_name):
+  """The DONE record of a finished run, or None (also for a DONE that does not read back:
+  such a run is finished again, see the module docstring)."""
+  try:
+    return read_done_file(RunPaths.of(output_dir, run_name).done_file)
+  except DamagedDone:
+    return None
+
+
+def missing_outputs(paths):
+  """The files of REQUIRED_OUTPUTS that `paths` lacks."""
+  return [getattr(paths, name) for name in REQUIRED_OUTPUTS
+          if not os.path.isfile(getattr(paths, name))]
+
+
+def is_finished(output_dir, run_name):
+  """Whether a run has a readable DONE and every file it vouches for."""
+  return (read_done(output_dir, run_name) is not None
+          and not missing_outputs(RunPaths.of(output_dir, run_name)))
+
+
+def unfinished_reason(output_dir, run_name):
+  """Why a run with a DONE file counts as unfinished, or None (no DONE file, or finished)."""
+  paths = RunPaths.of(output_dir, run_name)
+  try:
+    if read_done_file(paths.done_file) is None:
+      return None
+  except DamagedDone as e:
+    return str(e)
+  missing = missing_outputs(paths)
+  if missing:
+    return f"{', '.join(missing)} missing although {paths.done_file} says the run finished"
+  return None
 
 
 def write_done(run, paths, stage_seconds, started):
-  """Marks a run finished: its configuration, the seconds of each stage and in all."""
+  """Marks a run finished: its configuration, the seconds of each stage and in all.
+
+  Raises:
+    FileNotFoundError: a file DONE would vouch for is missing (DONE is not written).
+  """
+  missing = missing_outputs(paths)
+  if missing:
+    raise FileNotFoundError(f"run {run.name}: {', '.join(missing)} missing after its stages "
+                            "finished; not marking it done")
   io_utils.write_json_atomically(paths.done_file, {
       "run": run.name, "config": run.to_json(), "stage_seconds": stage_seconds,
       "elapsed_seconds": time.time() - started,
@@ -115,5 +180,5 @@ def check_finished_runs_match(runs, output_dir):
 
 
 def unfinished_runs(runs, output_dir):
-  """The runs without DONE, in the given order."""
-  return [run for run in runs if read_done(output_dir, run.name) is None]
+  """The runs not finished (see `is_finished`), in the given order."""
+  return [run for run in runs if not is_finished(output_dir, run.name)]

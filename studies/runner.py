@@ -80,6 +80,19 @@ class Progress:
                 f"eta ~{format_duration(eta)})")
 
 
+def _write_done(run, paths, stage_seconds, started):
+  """Writes DONE once the stages succeeded -> None, or the stage whose output is missing (the
+  reason appended to its log), which fails the run."""
+  try:
+    run_dirs.write_done(run, paths, stage_seconds, started)
+  except FileNotFoundError as e:
+    stage = "train" if paths.train_results_file in str(e) else "evaluate"
+    with open(paths.log_file(stage), "a") as log_file:
+      log_file.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}: zoo-study: {e}\n")
+    return stage
+  return None
+
+
 def _start_stage(active, env):
   _, argv = active.commands[active.stage_index]
   log_path = active.paths.log_file(active.stage)
@@ -107,6 +120,10 @@ def plan_runs(runs, output_dir, max_runs, log_fn):
     raise ValueError(f"--max_runs {max_runs!r}: expected a positive integer")
   run_dirs.check_finished_runs_match(runs, output_dir)
   todo = run_dirs.unfinished_runs(runs, output_dir)
+  for run in todo:
+    reason = run_dirs.unfinished_reason(output_dir, run.name)
+    if reason:
+      log_fn(f"[zoo-study] {run.name}: {reason}; finishing it again")
   todo_names = {run.name for run in todo}
   skipped = [run.name for run in runs if run.name not in todo_names]
   if skipped:
@@ -147,7 +164,7 @@ def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_
     """(paths, lock) of a run this process may work on now, else None."""
     paths = run_dirs.RunPaths.of(output_dir, run.name)
     lock = run_dirs.lock_run(paths)
-    if lock is None or run_dirs.read_done(output_dir, run.name) is not None:
+    if lock is None or run_dirs.is_finished(output_dir, run.name):
       if lock is not None:
         lock.close()
       outcome.busy.append(run.name)
@@ -168,10 +185,10 @@ def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_
       started = time.time()
       try:
         seconds, failed_stage = run_in_process(run, paths)
+        failed_stage = failed_stage or _write_done(run, paths, seconds, started)
         if failed_stage:
           outcome.failed[run.name] = failed_stage
         else:
-          run_dirs.write_done(run, paths, seconds, started)
           outcome.finished.append(run.name)
       finally:
         lock.close()
@@ -212,10 +229,15 @@ def run_study(runs, output_dir, jobs=1, max_runs=None, run_in_process=None, log_
           _start_stage(active, env)
         else:
           active_runs.remove(active)
-          run_dirs.write_done(active.run, active.paths, active.stage_seconds, active.started)
+          failed_stage = _write_done(active.run, active.paths, active.stage_seconds,
+                                     active.started)
           active.lock.close()
-          outcome.finished.append(active.run.name)
-          progress.run_ended(active.run.name, time.time() - active.started)
+          if failed_stage:
+            outcome.failed[active.run.name] = failed_stage
+          else:
+            outcome.finished.append(active.run.name)
+          progress.run_ended(active.run.name, time.time() - active.started, failed_stage,
+                             active.paths.log_file(failed_stage) if failed_stage else None)
   except BaseException:
     _stop_all(active_runs)
     raise
@@ -271,7 +293,7 @@ def run_to_done(run, output_dir, env, on_start=None, trainer_wait_seconds=60.0):
   if lock is None:
     return RunResult("busy")
   try:
-    if run_dirs.read_done(output_dir, run.name) is not None:
+    if run_dirs.is_finished(output_dir, run.name):
       return RunResult("done_before")
     os.makedirs(paths.logs_dir, exist_ok=True)
     if on_start is not None:
@@ -291,7 +313,9 @@ def run_to_done(run, output_dir, env, on_start=None, trainer_wait_seconds=60.0):
       seconds[stage] = time.time() - stage_started
       if code != 0:
         return RunResult("failed", seconds, stage, time.time() - started)
-    run_dirs.write_done(run, paths, seconds, started)
+    failed_stage = _write_done(run, paths, seconds, started)
+    if failed_stage:
+      return RunResult("failed", seconds, failed_stage, time.time() - started)
     return RunResult("finished", seconds, None, time.time() - started)
   finally:
     lock.close()

@@ -154,10 +154,8 @@ def load_study(path, bindings=()):
     try:
       gin.parse_config_files_and_bindings([path], list(bindings))
       spec = study_spec()
-    except (ValueError, SyntaxError, KeyError, TypeError, RuntimeError) as e:
-      message = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else (
-          type(e).__name__)
-      raise ValueError(f"--study {path}: bad study file: {message}") from e
+    except (*cli.GIN_ERRORS, RuntimeError) as e:
+      raise ValueError(f"--study {path}: bad study file: {cli.gin_problem(e)}") from e
   finally:
     gin.clear_config()
   return spec
@@ -385,6 +383,10 @@ def expand_runs(spec):
     raise ValueError(f"study.metrics {spec.metrics!r}: unknown metric(s) "
                      f"{', '.join(unknown) or '(none)'}; expected a comma list of "
                      f"{', '.join(sorted(metric_registry.REGISTRY))}")
+  repeated = sorted({m for m in metric_names if metric_names.count(m) > 1})
+  if repeated:
+    raise ValueError(f"study.metrics {spec.metrics!r}: {', '.join(repeated)} given more than "
+                     "once; expected each metric once")
   evaluation_files = ()
   if spec.evaluation_config:
     path = spec.evaluation_config

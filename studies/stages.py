@@ -46,11 +46,12 @@ def stage_commands(run, paths, python=None):
 
 
 def cluster_commands(study_file, study_bindings, output_dir, runs):
-  """One self-contained shell command per run (`zoo-study --only_run=RUN`), for schedulers."""
+  """One self-contained shell command per run (`zoo-study run ... --only_run=RUN`), for
+  schedulers."""
   script = os.path.join(os.path.dirname(sys.executable), "zoo-study")
   program = ([script] if os.path.isfile(script)
              else [sys.executable, "-m", "binaries.study_main"])
-  common = program + [f"--study={os.path.abspath(study_file)}"]
+  common = program + ["run", f"--study={os.path.abspath(study_file)}"]
   common += [f"--study_bindings={b}" for b in study_bindings]
   common.append(f"--output_dir={os.path.abspath(output_dir)}")
   return [shlex.join(common + [f"--only_run={run.name}"]) for run in runs]

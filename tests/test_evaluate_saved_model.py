@@ -57,16 +57,15 @@ def run_binary(module, *flags):
                         timeout=300, cwd=REPO)
 
 
-def assert_one_line_errors(test, cases):
-  """Each case, `what -> (zoo-evaluate flags, start of the message)`, exits 1 with that one
-  error line."""
+def assert_one_line_errors(test, cases, module="binaries.evaluate_main", program="zoo-evaluate"):
+  """Each case, `what -> (flags, start of the message)`, exits 1 with that one error line."""
   for what, (flags, message) in cases.items():
     with test.subTest(what):
-      result = run_binary("binaries.evaluate_main", *flags)
+      result = run_binary(module, *flags)
       test.assertEqual(result.returncode, 1, result.stderr[-2000:])
       lines = result.stderr.strip().splitlines()
       test.assertEqual(len(lines), 1, result.stderr[-2000:])
-      test.assertTrue(lines[0].startswith(f"zoo-evaluate: error: {message}"), lines[0])
+      test.assertTrue(lines[0].startswith(f"{program}: error: {message}"), lines[0])
 
 
 def load_and_evaluate(load, output_dir, metrics=METRICS):
@@ -201,8 +200,8 @@ class EvaluateSavedModelTest(tf.test.TestCase):
 
 
 
-class EvaluateUdrBinaryTest(tf.test.TestCase):
-  """zoo-evaluate --udr on two copies of one export: the library's numbers, one line errors."""
+class UdrBinaryTest(tf.test.TestCase):
+  """zoo-udr on two copies of one export: the library's numbers, one line errors."""
 
   @classmethod
   def setUpClass(cls):
@@ -234,11 +233,10 @@ class EvaluateUdrBinaryTest(tf.test.TestCase):
     # that the latents are compared and not filtered away.
     bindings = ["udr.num_data_points = 200", "udr.kl_filter_threshold = 0.0",
                 "udr.correlation_matrix = 'spearman'"]
-    result = run_binary("binaries.evaluate_main", "--udr",
-                        *[f"--saved_model={e}" for e in self.exports],
+    result = run_binary("binaries.udr_main", *[f"--saved_model={e}" for e in self.exports],
                         f"--output_dir={output_dir}", *[f"--gin_bindings={b}" for b in bindings])
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
-    self.assertIn(f"UDR results in {output_dir}/udr_results.json", result.stdout)
+    self.assertIn(f"[zoo-udr] results in {output_dir}/udr_results.json", result.stdout)
     with open(os.path.join(output_dir, "udr_results.json")) as f:
       from_binary = json.load(f)
     self.assertEqual(from_binary["models"], self.exports)
@@ -260,15 +258,21 @@ class EvaluateUdrBinaryTest(tf.test.TestCase):
   def test_udr_flag_errors(self):
     output = f"--output_dir={os.path.join(self.get_temp_dir(), 'never')}"
     cases = {
-        "one export": (["--udr", f"--saved_model={self.exports[0]}", output],
-                       "--udr: expected at least 2 --saved_model exports to compare, got 1"),
-        "model_dir": (["--udr", f"--model_dir={self.root}", output],
-                      "--udr compares exports"),
-        "metrics": (["--udr", *[f"--saved_model={e}" for e in self.exports], output,
-                     "--metrics=mig"], "--metrics does not apply to --udr"),
-        "two exports without --udr": ([*[f"--saved_model={e}" for e in self.exports], output],
-                                      "--saved_model given 2 times; several models are "
-                                      "compared only with --udr"),
+        "one export": ([f"--saved_model={self.exports[0]}", output],
+                       "--saved_model: expected at least 2 exports to compare, got 1"),
+        "model_dir": ([f"--model_dir={self.root}", output],
+                      "Unknown command line flag 'model_dir'"),
+        "metrics": ([*[f"--saved_model={e}" for e in self.exports], output, "--metrics=mig"],
+                    "Unknown command line flag 'metrics'"),
+    }
+    assert_one_line_errors(self, cases, "binaries.udr_main", "zoo-udr")
+    # zoo-evaluate compares no models, and its old --udr names the new tool.
+    cases = {
+        "two exports": ([*[f"--saved_model={e}" for e in self.exports], output],
+                        "--saved_model given 2 times; several models are compared by zoo-udr"),
+        "the old --udr": (["--udr", *[f"--saved_model={e}" for e in self.exports], output],
+                          "--udr is no longer a flag of zoo-evaluate; use: zoo-udr "
+                          "--saved_model=EXPORT_A --saved_model=EXPORT_B"),
     }
     assert_one_line_errors(self, cases)
     self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(), "never")))

@@ -28,6 +28,7 @@ except ImportError:  # the optional extra: pip install '.[ray]' (make test insta
 
 from common import io_utils
 from studies import in_process
+from studies import preflight
 from studies import report
 from studies import run_dirs
 from studies import runner
@@ -90,9 +91,10 @@ def write_file(directory, name, text):
   return path
 
 
-def run_binary(*args, timeout=300):
-  return subprocess.run([sys.executable, "-m", "binaries.study_main", *args], capture_output=True,
-                        text=True, timeout=timeout, cwd=REPO)
+def run_binary(subcommand, *args, timeout=300):
+  """zoo-study SUBCOMMAND ARGS as a process."""
+  return subprocess.run([sys.executable, "-m", "binaries.study_main", subcommand, *args],
+                        capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
 def metric_values(results_path):
@@ -234,6 +236,45 @@ class StudyRunTest(tf.test.TestCase):
     self.assertEqual(metric_values(paths.results_file), metric_values(
         run_dirs.RunPaths.of(self.output, TINY_RUNS[1]).results_file))
 
+  def test_a_finished_run_whose_outputs_went_missing_is_finished_again(self):
+    output = os.path.join(self.root, "lost_outputs")
+    shutil.copytree(self.output, output)
+    lost_results = run_dirs.RunPaths.of(output, TINY_RUNS[0])  # DONE kept, results lost
+    with open(lost_results.train_results_file) as f:
+      written = json.load(f)
+    os.remove(lost_results.train_results_file)
+    truncated_done = run_dirs.RunPaths.of(output, TINY_RUNS[1])
+    with open(truncated_done.done_file, "r+") as f:
+      f.truncate(40)
+    # The report alone names what is wrong, and how it is repaired.
+    with self.assertRaisesRegex(ValueError, rf"^{truncated_done.done_file}: damaged \("
+                                            r"Unterminated string.*`zoo-study run` with the "
+                                            "study finishes the run again"):
+      report.write_report(output, plots=False, log_fn=lambda line: None)
+    lines = []
+    outcome = runner.run_study(self.runs, output, run_in_process=in_process.run_stages,
+                               log_fn=lines.append)
+    self.assertEqual(outcome.finished, TINY_RUNS[:2])
+    self.assertEqual(outcome.failed, {})
+    self.assertIn(f"[zoo-study] {TINY_RUNS[0]}: {lost_results.train_results_file} missing "
+                  f"although {lost_results.done_file} says the run finished; finishing it "
+                  "again", lines)
+    self.assertTrue(any(line.startswith(f"[zoo-study] {TINY_RUNS[1]}: "
+                                        f"{truncated_done.done_file}: damaged (")
+                        for line in lines), lines)
+    # zoo-train had nothing to train and rewrote the results the run had written.
+    with open(lost_results.train_results_file) as f:
+      rewritten = json.load(f)
+    self.assertEqual({k: v for k, v in rewritten.items() if k.startswith("loss.")},
+                     {k: v for k, v in written.items() if k.startswith("loss.")})
+    self.assertEqual(run_dirs.read_done(output, TINY_RUNS[1])["run"], TINY_RUNS[1])
+    report.write_report(output, plots=False, log_fn=lambda line: None)
+    self.assertLen(report.read_results_csv(os.path.join(output, "results.csv")), 4)
+    # DONE vouches only for a run whose files are all there.
+    os.remove(lost_results.results_file)
+    with self.assertRaisesRegex(FileNotFoundError, "results.json missing after its stages"):
+      run_dirs.write_done(self.runs[0], lost_results, {}, 0.0)
+
   def test_a_changed_study_does_not_mix_with_finished_runs(self):
     changed = spec.load_study(self.study_file,
                               ['study.training_bindings = ["training.num_steps = 30"]'])
@@ -244,13 +285,12 @@ class StudyRunTest(tf.test.TestCase):
     output = os.path.join(self.root, "cluster")
     shutil.copytree(self.output, output)
     shutil.rmtree(os.path.join(output, "runs", TINY_RUNS[3]))
-    listed = run_binary(f"--study={self.study_file}", f"--output_dir={output}",
-                        "--print_commands")
+    listed = run_binary("commands", f"--study={self.study_file}", f"--output_dir={output}")
     self.assertEqual(listed.returncode, 0, listed.stderr)
     commands = listed.stdout.strip().splitlines()
     self.assertLen(commands, 1)
     self.assertTrue(commands[0].endswith(f"--only_run={TINY_RUNS[3]}"), commands[0])
-    self.assertIn(f"--study={self.study_file}", commands[0])
+    self.assertIn(f" run --study={self.study_file}", commands[0])
 
     csv_mtime = os.stat(os.path.join(output, "results.csv")).st_mtime_ns
     result = subprocess.run(shlex.split(commands[0]), capture_output=True, text=True,
@@ -264,19 +304,81 @@ class StudyRunTest(tf.test.TestCase):
     # The binaries in subprocesses compute exactly what the in-process stages computed.
     self.assertEqual(metric_values(paths.results_file), metric_values(
         run_dirs.RunPaths.of(self.output, TINY_RUNS[3]).results_file))
-    # A single-run job leaves aggregation to --aggregate_only.
+    # A single-run job leaves aggregation to zoo-study aggregate.
     self.assertEqual(os.stat(os.path.join(output, "results.csv")).st_mtime_ns, csv_mtime)
 
-    nothing_left = run_binary(f"--study={self.study_file}", f"--output_dir={output}",
-                              "--print_commands")
+    nothing_left = run_binary("commands", f"--study={self.study_file}",
+                              f"--output_dir={output}")
     self.assertEqual((nothing_left.returncode, nothing_left.stdout), (0, ""))
-    fresh = run_binary(f"--study={self.study_file}",
-                       f"--output_dir={os.path.join(self.root, 'fresh')}", "--print_commands")
+    fresh = run_binary("commands", f"--study={self.study_file}",
+                       f"--output_dir={os.path.join(self.root, 'fresh')}")
     self.assertEqual([c.rsplit("--only_run=", 1)[1] for c in fresh.stdout.split("\n") if c],
                      TINY_RUNS)
-    aggregated = run_binary(f"--output_dir={output}", "--aggregate_only")
+    aggregated = run_binary("aggregate", f"--output_dir={output}")
     self.assertEqual(aggregated.returncode, 0, aggregated.stderr)
     self.assertLen(report.read_results_csv(os.path.join(output, "results.csv")), 4)
+
+
+class SettingsCheckedFirstTest(tf.test.TestCase):
+  """zoo-study checks every binding of every stage before its first run starts."""
+
+  def test_every_mistake_is_named_before_a_run_starts(self):
+    first = "beta_vae-factorized-mlp-seed0"
+    cases = {
+        "a training typo": ({'"training.num_steps = 20",': '"training.num_stepz = 20",'},
+                            rf"training binding 'training.num_stepz = 20' \(run {first}\): "),
+        "a training value": (
+            {'"training.learning_rate = 1e-3",': '"training.learning_rate = -1.0",'},
+            rf"run {first}: training.learning_rate=-1.0: expected a finite number > 0"),
+        "a rank beyond the latent size": (
+            {'"correlated_noise:0.5"': '"low_rank:10"'},
+            r"run beta_vae-low_rank_10-mlp-seed0: low_rank.rank=10: expected at most the "
+            r"latent size"),
+        "a string for a number": (
+            {'"training.learning_rate = 1e-3",': '"training.learning_rate = 1e-3", '
+                                                 '"beta_vae.beta = \'four\'",'},
+            rf"run {first}: a binding of beta_vae has the wrong type \(beta_vae.beta = "
+            r"'four'\)"),
+        "an evaluation typo": ({'"mig.num_train = 500",': '"mig.num_trian = 500",'},
+                               rf"evaluation binding 'mig.num_trian = 500' \(run {first}\)"),
+        "an evaluation type": (
+            {'"mig.num_train = 500",': '"mig.num_train = \'many\'",'},
+            r"study.evaluation_bindings: mig.num_train='many': expected a number, as its "
+            r"default 10000"),
+        "an evaluation value": (
+            {'"mi_measures.num_points = 200",': '"mi_measures.num_points = 1",'},
+            r"study.evaluation_bindings: mi_measures.num_points=1: expected an integer >= 2"),
+    }
+    root = self.get_temp_dir()
+    for what, (changes, message) in cases.items():
+      with self.subTest(what):
+        text = TINY_STUDY
+        for old, new in changes.items():
+          self.assertIn(old, text)
+          text = text.replace(old, new)
+        path = write_file(root, what.replace(" ", "_") + ".gin", text)
+        runs = spec.expand_runs(spec.load_study(path))
+        with self.assertRaisesRegex(ValueError, rf"^--study {path}: {message}"):
+          preflight.check_study(runs, path, log_fn=lambda line: None)
+    lines = []
+    preflight.check_study(spec.expand_runs(spec.load_study(write_file(root, "fine.gin",
+                                                                      TINY_STUDY))),
+                          "fine.gin", log_fn=lines.append)
+    self.assertRegex(lines[0], r"^\[zoo-study\] checked the settings of 2 training "
+                               r"configuration\(s\) and the evaluation in \d+\.\d s$")
+
+  def test_the_binary_refuses_before_any_run(self):
+    root = self.get_temp_dir()
+    path = write_file(root, "typo.gin", TINY_STUDY.replace('"mig.num_train = 500",',
+                                                           '"mig.num_trian = 500",'))
+    output = os.path.join(root, "out")
+    result = run_binary("run", f"--study={path}", f"--output_dir={output}")
+    self.assertEqual(result.returncode, 1, result.stderr[-2000:])
+    self.assertNotIn("Traceback", result.stderr)
+    line = result.stderr.strip().splitlines()[-1]  # after TensorFlow's start-up notes
+    self.assertTrue(line.startswith(f"zoo-study run: error: --study {path}: evaluation "
+                                    "binding 'mig.num_trian = 500'"), line)
+    self.assertFalse(os.path.exists(output))  # no run started
 
 
 class SweepStudyTest(tf.test.TestCase):
@@ -479,8 +581,12 @@ class _WorkerKiller(threading.Thread):
     return max(steps, default=None)
 
   def run(self):
+    # Only this study's trainers: other tests (of other checkouts, on a shared machine) run a
+    # second trainer on a busy model_dir on purpose.
+    study_dir = os.path.dirname(os.path.dirname(os.path.dirname(self.model_dir))) + os.sep
     while not self.stop.is_set():
-      trainers = trainers_by_model_dir()
+      trainers = {model_dir: pids for model_dir, pids in trainers_by_model_dir().items()
+                  if model_dir.startswith(study_dir)}
       self.most_trainers = max([self.most_trainers] + [len(p) for p in trainers.values()])
       if self.crowded is None and self.most_trainers > 1:
         pids = max(trainers.values(), key=len)
@@ -527,7 +633,7 @@ class RayExecutorTest(tf.test.TestCase):
     cls.killer = _WorkerKiller(run_dirs.RunPaths.of(cls.output, killed_run).model_dir)
     cls.killer.start()
     try:
-      cls.result = run_binary(f"--study={cls.study_file}", f"--output_dir={cls.output}",
+      cls.result = run_binary("run", f"--study={cls.study_file}", f"--output_dir={cls.output}",
                               "--executor=ray", f"--ray_address={cls.address}", timeout=400)
     finally:
       cls.killer.stop.set()
@@ -594,20 +700,19 @@ class RayExecutorTest(tf.test.TestCase):
     self.assertEqual(lines, ["[zoo-study] 4 of 4 runs already finished (DONE); skipping them"])
     cases = {"--jobs=2": "--jobs 2: applies to --executor=local",
              "--in_process": "--in_process runs the stages in this process",
-             "--print_commands": "--print_commands prints commands",
              "--cpus_per_run=0": "--cpus_per_run 0: expected a positive number"}
     for flag, message in cases.items():
       with self.subTest(flag):
-        result = run_binary(f"--study={self.study_file}", f"--output_dir={self.output}",
+        result = run_binary("run", f"--study={self.study_file}", f"--output_dir={self.output}",
                             "--executor=ray", flag)
         self.assertEqual(result.returncode, 1)
         lines = result.stderr.strip().splitlines()
         self.assertLen(lines, 1, result.stderr)
-        self.assertTrue(lines[0].startswith(f"zoo-study: error: {message}"), lines[0])
-    result = run_binary(f"--study={self.study_file}", f"--output_dir={self.output}",
+        self.assertTrue(lines[0].startswith(f"zoo-study run: error: {message}"), lines[0])
+    result = run_binary("run", f"--study={self.study_file}", f"--output_dir={self.output}",
                         "--ray_address=localhost:1")
     self.assertEqual(result.stderr.strip(),
-                     "zoo-study: error: --ray_address applies to --executor=ray only")
+                     "zoo-study run: error: --ray_address applies to --executor=ray only")
 
 
 class SchedulerTest(tf.test.TestCase):
@@ -618,13 +723,20 @@ class SchedulerTest(tf.test.TestCase):
     self.root = self.get_temp_dir()
     self.runs = spec.expand_runs(spec.load_study(write_file(self.root, "s.gin", TINY_STUDY)))
 
-  def fake_commands(self, fail_run=None, seconds=0.4):
+  def fake_commands(self, fail_run=None, seconds=0.4, lost_output=None):
     def commands(run, paths):
       record = os.path.join(self.root, "events.txt")
+      # The files DONE vouches for, written by the stages that make them.
+      outputs = {"train": paths.train_results_file, "evaluate": paths.results_file}
+      outputs.pop(lost_output, None)
       code = ("import os, sys, time\n"
               f"open({record!r}, 'a').write(f'start {{time.time()}}\\n')\n"
               f"time.sleep({seconds})\n"
               "print('threads', os.environ.get('TF_NUM_INTRAOP_THREADS'))\n"
+              f"outputs = {outputs!r}\n"
+              "if sys.argv[1] in outputs:\n"
+              "  os.makedirs(os.path.dirname(outputs[sys.argv[1]]), exist_ok=True)\n"
+              "  open(outputs[sys.argv[1]], 'w').write('{}')\n"
               f"open({record!r}, 'a').write(f'end {{time.time()}}\\n')\n"
               f"sys.exit(3 if sys.argv[1] == 'export' and {run.name == fail_run} else 0)\n")
       return [(stage, [sys.executable, "-c", code, stage]) for stage in stages.STAGES]
@@ -688,6 +800,15 @@ class SchedulerTest(tf.test.TestCase):
       failed = runner.run_to_done(self.runs[1], output, {})
     self.assertEqual((failed.status, failed.failed_stage), ("failed", "export"))
     self.assertIsNone(run_dirs.read_done(output, self.runs[1].name))
+    # Stages that all succeed but leave no results.json do not make a finished run.
+    with mock.patch.object(stages, "stage_commands",
+                           self.fake_commands(seconds=0.05, lost_output="evaluate")):
+      lost = runner.run_to_done(self.runs[2], output, {})
+    self.assertEqual((lost.status, lost.failed_stage), ("failed", "evaluate"))
+    self.assertIsNone(run_dirs.read_done(output, self.runs[2].name))
+    with open(run_dirs.RunPaths.of(output, self.runs[2].name).log_file("evaluate")) as f:
+      self.assertIn("results.json missing after its stages finished; not marking it done",
+                    f.read())
 
   def test_a_retried_run_waits_for_the_trainer_before_it(self):
     model_dir = os.path.join(self.root, "model")
@@ -726,7 +847,7 @@ class StageProcessTest(tf.test.TestCase):
                                                                  "training.num_steps = 10000000"))
     output = os.path.join(root, "out")
     study = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, "-m", "binaries.study_main", f"--study={study_file}",
+        [sys.executable, "-m", "binaries.study_main", "run", f"--study={study_file}",
          f"--output_dir={output}", f"--only_run={TINY_RUNS[0]}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     self.addCleanup(kill_if_running, study.pid)
@@ -754,7 +875,7 @@ class StageProcessTest(tf.test.TestCase):
                     if name.startswith("ckpt-") and name.endswith(".index"))
     short = write_file(root, "long.gin", TINY_STUDY.replace(
         "training.num_steps = 20", f"training.num_steps = {killed_at + 20}"))
-    result = run_binary(f"--study={short}", f"--output_dir={output}",
+    result = run_binary("run", f"--study={short}", f"--output_dir={output}",
                         f"--only_run={TINY_RUNS[0]}")
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     paths = run_dirs.RunPaths.of(output, TINY_RUNS[0])
@@ -775,12 +896,12 @@ class StageProcessTest(tf.test.TestCase):
       cases[f"cannot be created: {read_only} is not writable"] = os.path.join(read_only, "out")
     for problem, output in cases.items():
       with self.subTest(problem):
-        result = run_binary(f"--study={study_file}", f"--output_dir={output}")
+        result = run_binary("run", f"--study={study_file}", f"--output_dir={output}")
         self.assertEqual(result.returncode, 1, result.stderr)
         lines = result.stderr.strip().splitlines()
         self.assertLen(lines, 1, result.stderr)
-        self.assertTrue(lines[0].startswith(f"zoo-study: error: --output_dir {output}: {problem}"),
-                        lines[0])
+        self.assertTrue(lines[0].startswith(f"zoo-study run: error: --output_dir {output}: "
+                                            f"{problem}"), lines[0])
         self.assertEqual(result.stdout, "")
     with open(a_file) as f:
       self.assertEqual(f.read(), "not a directory\n")
@@ -932,6 +1053,7 @@ class ExpansionTest(tf.test.TestCase):
         "distinct non-negative integers": dict(seeds=(1, 1)),
         "give the seeds as study.seeds": dict(training_bindings=("training.seed = 4",)),
         "unknown metric.*nope": dict(metrics="mig,nope"),
+        "mig given more than once": dict(metrics="mig,dci,mig"),
         "the same run twice": dict(encoders=("conv64", "conv64")),
         "study.name": dict(name="a b"),
     }
@@ -961,11 +1083,11 @@ class ExpansionTest(tf.test.TestCase):
     }
     for what, args in cases.items():
       with self.subTest(what):
-        result = run_binary(*args, f"--output_dir={output}")
+        result = run_binary("run", *args, f"--output_dir={output}")
         self.assertEqual(result.returncode, 1, result.stderr)
         lines = result.stderr.strip().splitlines()
         self.assertLen(lines, 1, result.stderr)
-        self.assertTrue(lines[0].startswith("zoo-study: error:"), lines[0])
+        self.assertTrue(lines[0].startswith("zoo-study run: error:"), lines[0])
         self.assertNotIn("Traceback", result.stderr)
         self.assertFalse(os.path.exists(output))
 

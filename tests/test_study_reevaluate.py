@@ -1,5 +1,5 @@
-"""zoo-study --reevaluate (new metrics for trained runs) and --udr (UDR over each configuration's
-seeds), and the report's table of the unsupervised scores."""
+"""zoo-study reevaluate (new metrics for trained runs) and zoo-study udr (UDR over each
+configuration's seeds), and the report's table of the unsupervised scores."""
 import csv
 import json
 import os
@@ -62,7 +62,7 @@ class ReevaluateTest(tf.test.TestCase):
   def test_new_metrics_without_training(self):
     output = self.copy_of_output("library")
     changed = spec.expand_runs(spec.load_study(self.study_file, MORE_METRICS))
-    # Without --reevaluate a changed metric list is another study.
+    # To `zoo-study run` a changed metric list is another study.
     with self.assertRaisesRegex(ValueError, "finished with a different metrics"):
       runner.run_study(changed, output, run_in_process=in_process.run_stages)
     lines = []
@@ -103,7 +103,8 @@ class ReevaluateTest(tf.test.TestCase):
     retrained = spec.expand_runs(spec.load_study(
         self.study_file, MORE_METRICS + ['study.training_bindings = ["training.num_steps = 30"]']))
     with self.assertRaisesRegex(ValueError, "trained with a different train_gin_bindings; "
-                                            "--reevaluate changes only the evaluation"):
+                                            "zoo-study reevaluate changes only the "
+                                            "evaluation"):
       reevaluate.reevaluate_runs(retrained, output)
 
   def test_a_failed_evaluation_keeps_the_old_results(self):
@@ -126,10 +127,13 @@ class ReevaluateTest(tf.test.TestCase):
         'study.evaluation_bindings = ["mig.num_train = 500", "mi_measures.num_points = 200", '
         '"mi_measures.num_conditioning = 4", "udr.num_data_points = 200", '
         '"udr.kl_filter_threshold = 0.0", "udr.correlation_matrix = \'spearman\'"]']]
-    result = run_binary(f"--study={self.study_file}", f"--output_dir={output}", *bindings,
-                        "--reevaluate", "--udr", "--in_process", timeout=600)
+    result = run_binary("reevaluate", f"--study={self.study_file}", f"--output_dir={output}",
+                        *bindings, "--in_process", timeout=600)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     self.assertIn("4 runs evaluated again", result.stdout)
+    result = run_binary("udr", f"--study={self.study_file}", f"--output_dir={output}",
+                        *bindings, timeout=600)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     groups = reevaluate.seed_groups(spec.expand_runs(spec.load_study(self.study_file)))
     self.assertEqual(sorted(groups), ["beta_vae-correlated_noise_0.5-mlp",
                                       "beta_vae-factorized-mlp"])
@@ -154,22 +158,25 @@ class ReevaluateTest(tf.test.TestCase):
 
   def test_flag_errors_are_one_line(self):
     output = f"--output_dir={self.output}"
+    # Each subcommand has only its own flags.
     cases = {
-        ("--reevaluate",): "--reevaluate needs --study",
-        ("--udr", "--aggregate_only", "--study=S"): "--udr and --aggregate_only exclude",
-        ("--reevaluate", "--print_commands", "--study=S"): "--reevaluate and --print_commands",
-        ("--reevaluate", "--jobs=2", "--study=S"): "--reevaluate evaluates one run at a time",
-        ("--udr", "--only_run=x", "--study=S"): "--udr compares the seeds of each",
-        ("--reevaluate", "--executor=ray", "--study=S"): "--reevaluate runs zoo-evaluate on "
-                                                         "this machine",
+        ("reevaluate",): "zoo-study reevaluate: error: --study is required",
+        ("udr", "--aggregate_only", "--study=S"): "zoo-study udr: error: Unknown command line "
+                                                  "flag 'aggregate_only'",
+        ("reevaluate", "--jobs=2", "--study=S"): "zoo-study reevaluate: error: Unknown command "
+                                                 "line flag 'jobs'",
+        ("udr", "--only_run=x", "--study=S"): "zoo-study udr: error: Unknown command line flag "
+                                              "'only_run'",
+        ("reevaluate", "--executor=ray", "--study=S"): "zoo-study reevaluate: error: Unknown "
+                                                       "command line flag 'executor'",
     }
-    for flags, message in cases.items():
-      with self.subTest(flags):
-        result = run_binary(output, *flags)
+    for (subcommand, *flags), message in cases.items():
+      with self.subTest(subcommand=subcommand, flags=flags):
+        result = run_binary(subcommand, output, *flags)
         self.assertEqual(result.returncode, 1, result.stderr)
         lines = result.stderr.strip().splitlines()
         self.assertLen(lines, 1, result.stderr)
-        self.assertTrue(lines[0].startswith(f"zoo-study: error: {message}"), lines[0])
+        self.assertTrue(lines[0].startswith(message), lines[0])
 
 
 class UnsupervisedScoresReportTest(tf.test.TestCase):

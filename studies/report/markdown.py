@@ -91,7 +91,7 @@ def format_summary(study_name, rows, metrics, statistics, plots, expected_runs=N
           lines.append(f"| {metric} " + _spearman_row(binding, group, result))
 
   if statistics.get("mi_vs_metrics") and "udr.model_score" in statistics["mi_vs_metrics"]:
-    # With UDR (zoo-study --udr) the table ranks every unsupervised score, UDR among them.
+    # With UDR (zoo-study udr) the table ranks every unsupervised score, UDR among them.
     lines += ["", "## Do the unsupervised scores (MI measures, UDR) track disentanglement?",
               "", "Spearman rank correlation, over every run of every posterior, of a score "
               "computed without the factors (the MI measures; UDR, each run against the other "

@@ -11,7 +11,7 @@ terms of its model/train_results.json (`train.loss.<term>`, each the mean over t
 (`settings.<metric>.estimator`, e.g. `dci.estimator = "histogram"`) has its numbers in columns
 of their own, `<metric>_<estimator>.<key>` (`dci_histogram.disentanglement`), so a table never
 mixes them with the reference estimator's numbers, and every table names the estimator.
-Runs that `zoo-study --udr` compared with the other seeds of their configuration have the
+Runs that `zoo-study udr` compared with the other seeds of their configuration have the
 columns `udr.model_score`, `udr.num_active_latents` and `udr.num_models` (`udr_scores`).
 
 The report passes rows as dicts (column -> value), the form the CSV reads into and tests write
@@ -27,6 +27,7 @@ import pandas as pd
 
 from common.io_utils import atomic_write
 from evaluation.metrics import boosted_trees
+from studies import run_dirs
 
 CONFIG_COLUMNS = ("run", "model", "posterior", "posterior_label", "rho", "encoder", "seed")
 _TEXT_COLUMNS = ("run", "model", "posterior", "posterior_label", "encoder")
@@ -62,7 +63,7 @@ MI_METRIC_PREFIX = "mi_measures."
 # The MI measures set against the disentanglement metrics (plot and rank correlations).
 MI_MEASURES_AGAINST_METRICS = ("mi_measures.violation", "mi_measures.conditional_tc",
                                "udr.model_score")
-# UDR of a run against the other seeds of its configuration (`zoo-study --udr`): an
+# UDR of a run against the other seeds of its configuration (`zoo-study udr`): an
 # unsupervised score like the MI measures, in columns `udr.<key>`.
 UDR_PREFIX = "udr."
 UDR_DIR = "udr"
@@ -103,14 +104,17 @@ def collect_rows(output_dir):
   rows = []
   for name in sorted(os.listdir(runs_dir)):
     done_path = os.path.join(runs_dir, name, "DONE")
-    if not os.path.isfile(done_path):
+    try:
+      done = run_dirs.read_done_file(done_path)
+    except run_dirs.DamagedDone as e:
+      raise ValueError(f"{e}; `zoo-study run` with the study finishes the run again") from e
+    if done is None:
       continue
-    with open(done_path) as f:
-      config = json.load(f)["config"]
+    config = done["config"]
     results_path = os.path.join(runs_dir, name, "evaluation", "results.json")
     if not os.path.isfile(results_path):
       raise FileNotFoundError(f"{results_path}: missing although {done_path} says the run "
-                              "finished; delete the DONE file to rerun it")
+                              "finished; `zoo-study run` with the study finishes it again")
     with open(results_path) as f:
       results = json.load(f)
     rho = config.get("rho")
@@ -132,7 +136,8 @@ def collect_rows(output_dir):
     train_path = os.path.join(runs_dir, name, "model", "train_results.json")
     if not os.path.isfile(train_path):
       raise FileNotFoundError(f"{train_path}: missing although {done_path} says the run "
-                              "finished; delete the DONE file to rerun it")
+                              "finished; `zoo-study run` with the study finishes it again "
+                              "(zoo-train rewrites it)")
     with open(train_path) as f:
       for key, value in json.load(f).items():
         if key.startswith(_TRAIN_RESULT_KEYS) and (value is None or _is_number(value)):
@@ -146,7 +151,7 @@ def collect_rows(output_dir):
 
 def udr_scores(output_dir):
   """{run: {`udr.model_score`, `udr.num_active_latents`, `udr.num_models`}} from every
-  OUTPUT/udr/<configuration>/udr_results.json (`zoo-study --udr`), whose models are the
+  OUTPUT/udr/<configuration>/udr_results.json (`zoo-study udr`), whose models are the
   exports OUTPUT/runs/<run>/export."""
   scores = {}
   udr_dir = os.path.join(output_dir, UDR_DIR)
@@ -208,7 +213,7 @@ def write_results_csv(rows, path):
 def read_results_csv(path):
   """results.csv -> list of row dicts (rho and metrics float, seed int, the rest str)."""
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path}: no results.csv (run the study or --aggregate_only first)")
+    raise FileNotFoundError(f"{path}: no results.csv (run the study or zoo-study aggregate first)")
   with open(path, newline="") as f:
     reader = csv.DictReader(f)
     missing = [c for c in CONFIG_COLUMNS if c not in (reader.fieldnames or [])]
