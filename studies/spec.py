@@ -14,7 +14,7 @@ import re
 import gin
 
 from common import gin_files
-from evaluation import metrics as metric_registry
+from evaluation import metrics as metric_names
 
 # Posterior families with a parameter written `family:value` in a study, and its gin binding.
 POSTERIOR_PARAMETERS = {"correlated_noise": ("rho", float), "low_rank": ("rank", int)}
@@ -383,14 +383,14 @@ def expand_runs(spec):
   if any(re.match(r"\s*training\.seed\s*=", b) for b in spec.training_bindings):
     raise ValueError("study.training_bindings: binds training.seed; give the seeds as "
                      "study.seeds instead")
-  metric_names = [m.strip() for m in str(spec.metrics).split(",") if m.strip()]
-  if metric_names == ["all"]:
-    metric_names = sorted(metric_registry.REGISTRY)
-  unknown = [m for m in metric_names if m not in metric_registry.REGISTRY]
-  if not metric_names or unknown:
+  names = [m.strip() for m in str(spec.metrics).split(",") if m.strip()]
+  if names == ["all"]:
+    names = sorted(metric_names.METRIC_NAMES)
+  unknown = [m for m in names if m not in metric_names.METRIC_NAMES]
+  if not names or unknown:
     raise ValueError(f"study.metrics {spec.metrics!r}: unknown metric(s) "
                      f"{', '.join(unknown) or '(none)'}; expected a comma list of "
-                     f"{', '.join(sorted(metric_registry.REGISTRY))}")
+                     f"{', '.join(sorted(metric_names.METRIC_NAMES))}")
   evaluation_files = ()
   if spec.evaluation_config:
     try:
@@ -422,7 +422,7 @@ def expand_runs(spec):
             train_gin_files=(model_file, posterior_file, encoder_file, dataset_file),
             train_gin_bindings=(tuple(spec.training_bindings) + posterior_bindings
                                 + sweep_bindings + (f"training.seed = {seed}",)),
-            metrics=",".join(metric_names), evaluation_gin_files=evaluation_files,
+            metrics=",".join(names), evaluation_gin_files=evaluation_files,
             evaluation_gin_bindings=tuple(spec.evaluation_bindings),
             evaluation_seed=spec.evaluation_seed, sweep=swept, sweep_axes=axes))
   names = [run.name for run in runs]
