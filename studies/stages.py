@@ -101,9 +101,10 @@ def start_stage(argv, log_file, env):
   """Starts one stage process, its output appended to the open `log_file` after its command.
 
   It runs in zoo-study's working directory, as the stages of `--in_process` do, so a relative
-  path in a binding means what it means to zoo-train run by hand there. The process leads a process group of its own (so that `stop_stage_processes` reaches what it
-  starts), and the kernel kills it when the thread that called this ends; call it from the main
-  thread, whose end is zoo-study's.
+  path in a binding means what it means to zoo-train run by hand there. The process leads a
+  process group of its own (so that `stop_stage_processes` reaches what it starts), and the
+  kernel kills it when the thread that called this ends; call it from the main thread, whose
+  end is zoo-study's.
   """
   log_file.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(argv)}\n")
   log_file.flush()
