@@ -67,6 +67,12 @@ print(json.dumps({"modules": [importlib.util.find_spec(name).origin for name in 
 """
 
 
+def gin_files_under(directory):
+  """The .gin files below `directory`, as paths relative to it."""
+  return [os.path.relpath(os.path.join(root, name), directory)
+          for root, _, names in os.walk(directory) for name in names if name.endswith(".gin")]
+
+
 def package_folders():
   """The checkout's top-level folders that are Python packages (what setup.py can package)."""
   return sorted(name for name in os.listdir(REPO)
@@ -167,9 +173,10 @@ class WheelOutsideTheCheckoutTest(tf.test.TestCase):
                                       check=True).stdout)
     for path in where["modules"] + [where["shipped"]]:
       self.assertEqual(os.path.commonpath([path, self.site_packages]), self.site_packages, path)
-    self.assertTrue(os.path.isfile(os.path.join(where["shipped"], "models", "beta_vae.gin")))
-    self.assertCountEqual(os.listdir(os.path.join(where["shipped"], "models")),
-                          os.listdir(os.path.join(REPO, "gin_configs", "models")))
+    # The wheel carries exactly the gin files of the checkout.
+    self.assertCountEqual(gin_files_under(where["shipped"]),
+                          gin_files_under(os.path.join(REPO, "gin_configs")))
+    self.assertIn(os.path.join("models", "beta_vae.gin"), gin_files_under(where["shipped"]))
 
   def test_zoo_train_finds_named_configs_and_includes(self):
     self.assert_succeeded("train")
