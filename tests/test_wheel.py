@@ -56,13 +56,13 @@ study.evaluation_config = "demo_evaluation.gin"
 study.evaluation_bindings = ["mig.num_train = 300"]
 """
 
-# Prints where the modules a user's commands run come from (found, not imported: fast).
+# Prints where the packages a user's commands run come from (found, not imported: a top-level
+# package's spec imports nothing, and its modules are its folder's files).
 WHERE_SCRIPT = """
 import importlib.util, json
 import common.gin_files
-modules = ["binaries.study_main", "binaries.train_main", "common.cli", "evaluation.evaluate",
-           "export.loader", "gin_configs", "studies.stages", "zoo.training.loop"]
-print(json.dumps({"modules": [importlib.util.find_spec(name).origin for name in modules],
+packages = ["binaries", "common", "evaluation", "export", "gin_configs", "studies", "zoo"]
+print(json.dumps({"modules": [importlib.util.find_spec(name).origin for name in packages],
                   "shipped": common.gin_files.shipped_dir()}))
 """
 
