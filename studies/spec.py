@@ -13,6 +13,7 @@ import re
 
 import gin
 
+from common import cli
 from common import gin_files
 from evaluation import metrics as metric_names
 
