@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 
 # This machine's name as it appears in owner tags: letters, digits and `_` only.
 _HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "localhost"
@@ -184,10 +185,16 @@ def try_lock(path):
   try:
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except OSError:
-    lock.seek(0)
-    holder = lock.read().strip() or "unknown"
+    # The holder writes its pid just after taking the lock: wait a moment for a whole line.
+    holder = ""
+    for _ in range(50):
+      lock.seek(0)
+      holder = lock.read()
+      if holder.endswith("\n"):
+        break
+      time.sleep(0.01)
     lock.close()
-    return None, holder
+    return None, holder.strip() or "unknown"
   lock.seek(0)
   lock.truncate()
   lock.write(f"{os.getpid()}\n")
