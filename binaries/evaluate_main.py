@@ -10,10 +10,13 @@ zoo-export SavedModel) says what to evaluate; both give the same numbers. Prints
 the numbers, then writes OUTPUT_DIR/results.json atomically; one evaluation at a time writes an
 output directory. Several models are ranked against each other by UDR with zoo-udr.
 """
+import os
+
 from absl import app
 from absl import flags
 
 from common import cli
+from common import io_utils
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A directory written by zoo-train.")
@@ -47,12 +50,15 @@ def main(argv):
                            "models are compared by zoo-udr")
     if not FLAGS.output_dir:
       raise cli.UsageError("--output_dir is required")
+    # As this process starts: an evaluation of the same output_dir that finishes first wins.
+    started = io_utils.file_state(os.path.join(FLAGS.output_dir, "results.json"))
     from evaluation import evaluate  # pylint: disable=g-import-not-at-top
     saved_model = FLAGS.saved_model[0] if FLAGS.saved_model else None
     evaluate.run_evaluation(FLAGS.output_dir, FLAGS.metrics, saved_model=saved_model,
                             model_dir=FLAGS.model_dir, checkpoint=FLAGS.checkpoint,
                             seed=FLAGS.seed, codes=FLAGS.representation,
-                            gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings)
+                            gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings,
+                            unchanged_since=started)
   print(f"[zoo-evaluate] results in {FLAGS.output_dir}/results.json")
 
 

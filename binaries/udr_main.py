@@ -8,10 +8,13 @@ size) are compared with the unsupervised disentanglement ranking (Duan et al. 20
 `udr.*` settings; OUTPUT_DIR/udr_results.json gets one score per model, written atomically after
 the table is printed. One zoo-udr at a time writes an output directory.
 """
+import os
+
 from absl import app
 from absl import flags
 
 from common import cli
+from common import io_utils
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("saved_model", [], "A directory written by zoo-export; repeated, "
@@ -31,9 +34,12 @@ def main(argv):
                            f"{len(FLAGS.saved_model)}")
     if not FLAGS.output_dir:
       raise cli.UsageError("--output_dir is required")
+    # As this process starts: a zoo-udr of the same output_dir that finishes first wins.
+    started = io_utils.file_state(os.path.join(FLAGS.output_dir, "udr_results.json"))
     from evaluation import evaluate  # pylint: disable=g-import-not-at-top
     evaluate.run_udr(FLAGS.output_dir, FLAGS.saved_model, seed=FLAGS.seed,
-                     gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings)
+                     gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings,
+                     unchanged_since=started)
     print(f"[zoo-udr] results in {FLAGS.output_dir}/{evaluate.UDR_RESULTS}")
 
 

@@ -13,6 +13,7 @@ from absl import app
 from absl import flags
 
 from common import cli
+from common import io_utils
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A directory written by zoo-train.")
@@ -43,6 +44,8 @@ def main(argv):
     check_source_flags(FLAGS.model_dir, FLAGS.saved_model)
     if not FLAGS.output_dir:
       raise cli.UsageError("--output_dir is required")
+    # As this process starts: a zoo-visualize of the same output_dir that finishes first wins.
+    started = io_utils.file_state(os.path.join(FLAGS.output_dir, "pictures.json"))
     # Imports after the flag checks keep mistakes and `--help` fast.
     import gin  # pylint: disable=g-import-not-at-top
     from evaluation import trained_model
@@ -53,7 +56,8 @@ def main(argv):
     cli.parse_gin(FLAGS.gin_config, FLAGS.gin_bindings)
     index = make_pictures.make_pictures(model, FLAGS.output_dir,
                                         num_traversal_steps=FLAGS.num_traversal_steps,
-                                        seed=FLAGS.seed, num_points=FLAGS.num_points)
+                                        seed=FLAGS.seed, num_points=FLAGS.num_points,
+                                        unchanged_since=started)
   for name, size in sorted(index["files"].items()):
     print(f"[zoo-visualize] {os.path.join(FLAGS.output_dir, name)} ({size} bytes)")
   print(f"[zoo-visualize] index in {os.path.join(FLAGS.output_dir, 'pictures.json')}")

@@ -202,6 +202,26 @@ def try_lock(path):
   return lock, None
 
 
+def file_state(path):
+  """What identifies the file at `path` as written (device, inode, size, modification time), or
+  None where there is none; equal states mean no writer replaced it in between."""
+  try:
+    status = os.stat(path)
+  except OSError:  # none there (or no directory to hold one: the writer says so later)
+    return None
+  return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def check_unchanged(path, state, flag, target, program):
+  """Raises ValueError if the file at `path` is no longer in `state` (from `file_state` when
+  this process started): another `program` published `target` meanwhile, and the first to
+  finish wins. `state` False skips the check."""
+  if state is not False and file_state(path) != state:
+    raise ValueError(f"{flag} {target}: {os.path.basename(path)} was written by another "
+                     f"{program} after this one started; not replacing it (run it again to "
+                     "replace it)")
+
+
 def lock_target(path, flag, program):
   """Makes this process the one writer of the file or directory `path`, or raises.
 

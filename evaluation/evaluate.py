@@ -5,7 +5,9 @@ results.json is flat: `<metric>.<key>` for every number a metric returns,
 a few fields saying what was evaluated. It is written atomically: a crash or a bad metric leaves
 no results.json behind, and a failed write (a full disk) leaves the previous one as it was,
 after the table of numbers has been printed. One evaluation at a time writes an output
-directory's results.json: a second one exits at once with an error naming the first's pid.
+directory's results.json: a second one exits at once with an error naming the first's pid, and
+zoo-evaluate does not replace a results.json that another evaluation wrote after it started
+(the first to finish wins).
 
 UDR ranks several models of one data set against each other (`evaluate_udr`, `run_udr`, the
 library behind `zoo-udr`) and writes udr_results.json the same way.
@@ -104,7 +106,8 @@ def _with_setting_name(name, fn, error):
   return line if line.startswith(f"{gin_name}.") else f"{name}: {line}"
 
 
-def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print):
+def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print,
+             unchanged_since=False):
   """Computes `metric_names` on `model` and writes output_dir/results.json.
 
   Args:
@@ -114,12 +117,16 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     seed: each metric gets a numpy RandomState seeded with this value, as the reference does.
     codes: "mean" or "sampled" codes for the standard metrics.
     log_fn: where the progress lines and the table go.
+    unchanged_since: `io_utils.file_state` of output_dir/results.json when the caller started
+      (zoo-evaluate: when its process started), or False. If given and another evaluation has
+      written results.json since, the results are printed but not written: the first to
+      finish wins.
 
   Returns:
     The results dict.
 
   Raises:
-    ValueError: bad settings, or another evaluation writes output_dir.
+    ValueError: bad settings, or another evaluation writes or wrote output_dir.
     OSError: results.json could not be written (the table was printed first).
   """
   validation.seed(seed, "seed")
@@ -127,12 +134,13 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
   io_utils.check_writable_directory(output_dir, "--output_dir")
   lock = lock_output(output_dir)
   try:
-    return _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn)
+    return _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn,
+                            unchanged_since)
   finally:
     lock.close()
 
 
-def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn):
+def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn, unchanged_since):
   data = model.ground_truth_data
   codes_fn = model.codes_function(codes)
   results = {"evaluated": model.description, "dataset": data.name,
@@ -161,7 +169,9 @@ def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn):
 
   # The numbers first: a write that fails (a full disk) must not take them with it.
   log_fn(format_table(results))
-  _write_results(os.path.join(output_dir, "results.json"), results)
+  path = os.path.join(output_dir, "results.json")
+  io_utils.check_unchanged(path, unchanged_since, "--output_dir", output_dir, "zoo-evaluate")
+  _write_results(path, results)
   return results
 
 
@@ -179,12 +189,14 @@ def format_table(results):
 
 
 def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, checkpoint=None,
-                   seed=0, codes="mean", gin_files=(), gin_bindings=(), log_fn=print):
+                   seed=0, codes="mean", gin_files=(), gin_bindings=(), log_fn=print,
+                   unchanged_since=False):
   """What zoo-evaluate does: load one model, apply the metric settings, evaluate, write.
 
   Exactly one of `saved_model` (a zoo-export directory) and `model_dir` (a zoo-train run,
   optionally at `checkpoint`) says what is evaluated. The model's own configuration is parsed
-  first, then `gin_files` and `gin_bindings` with the metric settings.
+  first, then `gin_files` and `gin_bindings` with the metric settings. `unchanged_since` as
+  for `evaluate`.
 
   Returns:
     The results dict written to output_dir/results.json.
@@ -199,7 +211,7 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, 
     model = trained_model.load(model_dir=model_dir, saved_model=saved_model,
                                checkpoint=checkpoint)
     cli.parse_gin(list(gin_files), list(gin_bindings))
-    return _evaluate_locked(model, output_dir, names, seed, codes, log_fn)
+    return _evaluate_locked(model, output_dir, names, seed, codes, log_fn, unchanged_since)
   finally:
     lock.close()
 
@@ -260,12 +272,12 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
   io_utils.check_writable_directory(output_dir, "--output_dir")
   lock = lock_output(output_dir, "zoo-udr")
   try:
-    return _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label)
+    return _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, False)
   finally:
     lock.close()
 
 
-def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label):
+def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, unchanged_since):
   models = list(models)
   names = [m.description for m in models] if names is None else [str(n) for n in names]
   if len(models) < 2:
@@ -302,15 +314,19 @@ def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label):
     shown = "nan" if score is None else f"{score:.4f}"
     lines.append(f"{name:<{width}}  {shown:<6}  {active}")
   log_fn("\n".join(lines))
-  _write_results(os.path.join(output_dir, UDR_RESULTS), results)
+  path = os.path.join(output_dir, UDR_RESULTS)
+  io_utils.check_unchanged(path, unchanged_since, "--output_dir", output_dir, "zoo-udr")
+  _write_results(path, results)
   return results
 
 
-def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log_fn=print):
+def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log_fn=print,
+            unchanged_since=False):
   """What `zoo-udr` does: load every export, apply the settings, UDR, write.
 
   Each export is loaded with a fresh gin configuration (its own), then `gin_files` and
-  `gin_bindings` with the `udr.*` settings are parsed.
+  `gin_bindings` with the `udr.*` settings are parsed. `unchanged_since`: as for `evaluate`,
+  for udr_results.json.
 
   Returns:
     The results dict written to output_dir/udr_results.json (see `evaluate_udr`).
@@ -338,6 +354,6 @@ def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log
     cli.parse_gin(list(gin_files), list(gin_bindings))
     validation.seed(seed, "seed")
     return _evaluate_udr_locked(models, output_dir, saved_models, seed, log_fn,
-                                "--saved_model ")
+                                "--saved_model ", unchanged_since)
   finally:
     lock.close()

@@ -199,6 +199,39 @@ class ConcurrentWritersTest(tf.test.TestCase):
         self.assertFalse(os.path.exists(target))
 
 
+  def test_the_first_to_finish_wins(self):
+    # Two writers started together, the second taking the lock only after the first finished
+    # (a slow start): the second does not replace what the first published.
+    model = identity_model()
+    target = os.path.join(self.get_temp_dir(), "first_wins")
+    cases = {
+        "results.json": lambda since: evaluate.evaluate(
+            model, target, ["mig"], log_fn=lambda line: None, unchanged_since=since),
+        "pictures.json": lambda since: make_pictures.make_pictures(
+            model, target, num_points=60, log_fn=lambda line: None, unchanged_since=since),
+    }
+    gin.clear_config()
+    cli.parse_gin([], ["mig.num_train = 100"])
+    try:
+      for name, write in cases.items():
+        with self.subTest(name):
+          path = os.path.join(target, name)
+          second_started = io_utils.file_state(path)
+          write(io_utils.file_state(path))  # the first
+          with open(path, "rb") as f:
+            published = f.read()
+          program = "zoo-evaluate" if name == "results.json" else "zoo-visualize"
+          with self.assertRaisesRegex(ValueError, rf"^--output_dir {target}: {name} was written "
+                                                  rf"by another {program} after this one "
+                                                  "started; not replacing it"):
+            write(second_started)
+          with open(path, "rb") as f:
+            self.assertEqual(f.read(), published)
+          write(io_utils.file_state(path))  # a rerun started after it replaces it
+    finally:
+      gin.clear_config()
+
+
 class KilledWritersTest(tf.test.TestCase):
   """What a writer killed with kill -9 left is removed by the next writer of the same target,
   and only that."""

@@ -9,7 +9,9 @@ renamed, whole; into an existing one the files are moved one by one, its old pic
 removed first and the new one moved last, so a complete index means a complete set. Staging
 directories are named after their process, and those of processes that died (`kill -9`) are
 removed by the next zoo-visualize to the same output directory. One zoo-visualize at a time
-writes an output directory: a second one exits at once with an error naming the first's pid.
+writes an output directory: a second one exits at once with an error naming the first's pid,
+and zoo-visualize does not replace pictures that another one published after it started (the
+first to finish wins).
 """
 import json
 import os
@@ -66,7 +68,7 @@ def picture_settings(num_base_images=3, traversal_limit=2.0, quantile_range=(0.0
 
 
 def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=2000,
-                  settings=None, log_fn=print):
+                  settings=None, log_fn=print, unchanged_since=False):
   """Writes every picture of `model` into output_dir, plus pictures.json indexing them.
 
   Files: traversal_fixed_<k>.png, traversal_quantile_<k>.png, traversal_<k>.gif for each base
@@ -84,6 +86,9 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
       ordering the latents.
     settings: dict overriding some of `picture_settings()` (whose values come from gin).
     log_fn: where notes go.
+    unchanged_since: `io_utils.file_state` of output_dir/pictures.json when the caller started
+      (zoo-visualize: when its process started), or False. If given and another zoo-visualize
+      has written pictures.json since, nothing is published: the first to finish wins.
 
   Returns:
     The index dict written to pictures.json.
@@ -121,7 +126,7 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
   lock = io_utils.lock_target(output_dir, "--output_dir", "zoo-visualize")
   try:
     return _draw_and_publish(model, output_dir, num_traversal_steps, seed, num_points, options,
-                             fixed_values, quantile_values, is_image, log_fn)
+                             fixed_values, quantile_values, is_image, log_fn, unchanged_since)
   finally:
     lock.close()
 
@@ -145,7 +150,7 @@ def _publish(staging, output_dir, names):
 
 
 def _draw_and_publish(model, output_dir, num_traversal_steps, seed, num_points, options,
-                      fixed_values, quantile_values, is_image, log_fn):
+                      fixed_values, quantile_values, is_image, log_fn, unchanged_since):
   """`make_pictures` once the output directory is this process's to write."""
   num_base_images = options["num_base_images"]
   num_reconstructions = options["num_reconstructions"]
@@ -224,6 +229,8 @@ def _draw_and_publish(model, output_dir, num_traversal_steps, seed, num_points, 
     with open(os.path.join(staging, "pictures.json"), "w") as f:
       json.dump(index, f, indent=2, sort_keys=True)
       f.write("\n")
+    io_utils.check_unchanged(os.path.join(output_dir, "pictures.json"), unchanged_since,
+                             "--output_dir", output_dir, "zoo-visualize")
     _publish(staging, output_dir, written + ["pictures.json"])
   finally:
     shutil.rmtree(staging, ignore_errors=True)
