@@ -119,7 +119,10 @@ def trial(tool, sources, target):
   owner = published_by(tool, target, sources)
   if owner != winners[0]:
     return False, f"published files: {owner}, winner {winners[0]}"
-  return True, f"winner {winners[0]}; loser exit {code}: {error[:110]}"
+  how = ("refused by the lock" if "is writing it" in error else
+         "the first to finish won" if ("was written by another" in error
+                                       or "already exists" in error) else "other")
+  return True, f"winner {winners[0]}; loser exit {code}, {how}: {error[:100]}"
 
 
 def main():
@@ -131,7 +134,7 @@ def main():
   try:
     print(f"# {cpu_model()}, load average {os.getloadavg()[0]:.2f} at the start")
     sources = prepare(root)
-    counts = {}
+    counts, ways = {}, {}
     for tool in args.tools.split(","):
       counts[tool] = 0
       for k in range(args.trials):
@@ -139,12 +142,17 @@ def main():
         start = time.time()
         ok, what = trial(tool, sources, target)
         counts[tool] += ok
+        if ok:
+          way = what.split(", ", 1)[1].split(":", 1)[0]
+          ways.setdefault(tool, {}).setdefault(way, 0)
+          ways[tool][way] += 1
         print(f"{tool:9s} trial {k + 1:2d}: {'ok  ' if ok else 'FAIL'} {time.time() - start:5.1f} s"
               f"  {what}", flush=True)
     print(f"# load average {os.getloadavg()[0]:.2f} at the end")
     for tool, count in counts.items():
+      how = ", ".join(f"{n} {way}" for way, n in sorted(ways.get(tool, {}).items()))
       print(f"{tool}: {count} of {args.trials} trials with exactly one success, the loser "
-            "non-zero and the winner's complete files published")
+            f"non-zero and the winner's complete files published ({how})")
     return 0 if all(count == args.trials for count in counts.values()) else 1
   finally:
     shutil.rmtree(root, ignore_errors=True)
