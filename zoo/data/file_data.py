@@ -36,14 +36,18 @@ def open_grid(source, read_published, path, binding, dataset_name, tfds_data_dir
       raise ValueError(f"{binding} and {tfds_binding} are both set: set one of them")
     return read_tfds(tfds_data_dir, f"{tfds_binding}={tfds_data_dir!r}")
   location = locations.locate(source, path, binding)
+  if location.prepared and location.published is None:
+    return prepared.open_grid(location.prepared, source.key, location.label)
   if location.prepared:
-    if location.published is None or prepared.is_current(location.prepared,
-                                                         location.published, location.label):
-      return prepared.open_grid(location.prepared, source.key, location.label)
-    logging.warning("%s: the prepared layout %s was made from another version of the file; "
-                    "reading the published file directly. `zoo-data prepare "
-                    "--dataset=%s --overwrite` brings it up to date.", location.label,
-                    location.prepared, dataset_name)
+    try:
+      if prepared.is_current(location.prepared, location.published, location.label):
+        return prepared.open_grid(location.prepared, source.key, location.label)
+      problem = "was made from another version of the file"
+    except ValueError as error:  # damaged: the published file is still there to read
+      problem = f"cannot be used ({error})"
+    logging.warning("%s: the prepared layout %s %s; reading the published file directly. "
+                    "`zoo-data prepare --dataset=%s` brings it up to date.", location.label,
+                    location.prepared, problem, dataset_name)
   grid = read_published(location.published, location.label)
   logging.warning("%s: not prepared, so it is read directly (%s). `zoo-data prepare "
                   "--dataset=%s` once makes it a shared memory map.", location.label,

@@ -121,17 +121,21 @@ def prepare(dataset, path=None, output_dir=None, tfds_data_dir=None, overwrite=F
   target = os.path.join(os.path.abspath(target_parent), locations.PREPARED_PREFIX + key)
   io_utils.check_writable_directory(os.path.dirname(target), output_dir and "output_dir" or
                                     f"the folder of {label}")
+  os.makedirs(os.path.dirname(target), exist_ok=True)
   lock, holder = io_utils.try_lock(os.path.join(os.path.dirname(target),
                                                 f".{os.path.basename(target)}.lock"))
   if lock is None:
     raise ValueError(f"{target}: another zoo-data prepare (pid {holder}) is writing it")
   try:
     fingerprint = prepared.fingerprint(published) if published else None
-    if (not overwrite and published and locations.is_prepared_dir(target)
-        and prepared.is_current(target, published, label)):
-      grid = prepared.open_grid(target, key, label)
-      return {"status": "up to date", "target": target, "key": key,
-              "images": grid.num_combinations, "factor_sizes": grid.factor_sizes}
+    if not overwrite and published and locations.is_prepared_dir(target):
+      try:
+        if prepared.is_current(target, published, label):
+          grid = prepared.open_grid(target, key, label)
+          return {"status": "up to date", "target": target, "key": key,
+                  "images": grid.num_combinations, "factor_sizes": grid.factor_sizes}
+      except ValueError:
+        pass  # damaged: prepared again below
     checksum = verify_checksum(published, label, checksums, progress) if published else None
     if tfds_data_dir:
       grid = read_tfds(tfds_data_dir, label)

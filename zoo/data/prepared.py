@@ -153,7 +153,7 @@ def _fsync_path(path):
     os.close(fd)
 
 
-def write(target, key, grid, source, progress=None, chunk_bytes=WRITE_CHUNK_BYTES):
+def write(target, key, grid, source, progress=None, chunk_bytes=None):
   """Writes the prepared layout of `grid` into the folder `target`, atomically.
 
   Args:
@@ -162,6 +162,7 @@ def write(target, key, grid, source, progress=None, chunk_bytes=WRITE_CHUNK_BYTE
     grid: the ImageGrid read from the published file.
     source: dict stored as the manifest's "source" (path, fingerprint, checksum).
     progress: called as progress(rows done, rows in all) after every chunk.
+    chunk_bytes: how much is copied at a time (default WRITE_CHUNK_BYTES).
 
   Returns:
     The manifest written.
@@ -177,7 +178,7 @@ def write(target, key, grid, source, progress=None, chunk_bytes=WRITE_CHUNK_BYTE
     count = grid.num_combinations
     shape = (count,) + tuple(grid.store.stored_shape)
     row_bytes = int(np.prod(shape[1:], dtype=np.int64))
-    rows_per_chunk = max(1, chunk_bytes // row_bytes)
+    rows_per_chunk = max(1, (chunk_bytes or WRITE_CHUNK_BYTES) // row_bytes)
     images_path = os.path.join(staging, IMAGES)
     with open(images_path, "wb") as f:
       np.lib.format.write_array_header_1_0(
