@@ -77,7 +77,7 @@ def print_info(prepare, dataset, path):
   print(f"DISENTANGLEMENT_LIB_DATA={root}" if root else "DISENTANGLEMENT_LIB_DATA is not set")
   keys = list(prepare.FAMILIES) if dataset is None else [prepare.family_key(dataset,
                                                                             "--dataset")]
-  rows = [prepare.describe(key, path) for key in keys]
+  rows = [prepare.describe(key, path, "--path") for key in keys]
   if dataset is None or dataset == "scream_dsprites":
     rows.append(prepare.describe_scream(None))
   for row in rows:
@@ -119,7 +119,7 @@ def main(argv):
     result = prepare.prepare(FLAGS.dataset, path=FLAGS.path, output_dir=FLAGS.output_dir,
                              tfds_data_dir=FLAGS.tfds_data_dir, overwrite=FLAGS.overwrite,
                              progress=ProgressLine(), path_label="--path",
-                             tfds_label="--tfds_data_dir")
+                             tfds_label="--tfds_data_dir", output_label="--output_dir")
   if result["status"] == "up to date":
     print(f"[zoo-data] {result['target']} is up to date ({result.get('note') or 'nothing to do'};"
           " --overwrite prepares it again)")

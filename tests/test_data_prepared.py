@@ -8,12 +8,14 @@ import subprocess
 import sys
 from unittest import mock
 
+import gin
 import numpy as np
 import tensorflow as tf
 
 from data_test_case import FileTestCase
 import published_layouts as layouts
 from zoo.data import get_dataset
+from zoo.data import image_grid
 from zoo.data import locations
 from zoo.data import make_dataset
 from zoo.data import mpi3d
@@ -50,7 +52,7 @@ class PreparedTest(FileTestCase):
     self.assertEqual(os.path.basename(result["target"]), f"zoo_prepared_{key}")
     memory_mapped = get_dataset(name, **kwargs)
     self.assertIn("prepared layout", memory_mapped.grid.description)
-    self.assertIsInstance(memory_mapped.grid.store.array, np.memmap)
+    self.assertIsInstance(memory_mapped.grid.store.array, image_grid.FileMap)
     for a, b in zip(expected, batches(memory_mapped)):
       self.assertAllEqual(a, b)
     return result
@@ -249,6 +251,33 @@ class ZooDataBinaryTest(FileTestCase):
     self.assert_one_line_error(ValueError, "^--tfds_data_dir: cars3d has no TFDS source",
                                prepare.prepare, "cars3d", tfds_data_dir=self.dir,
                                tfds_label="--tfds_data_dir")
+
+
+class GinBindingsTest(FileTestCase):
+  """Every data set's `path` and `tfds_data_dir` bindings take effect under their gin names."""
+
+  def tearDown(self):
+    gin.clear_config()
+    super().tearDown()
+
+  def test_every_binding_takes_effect(self):
+    missing = os.path.join(self.dir, "missing")
+    picture = layouts.write_scream(self.path("scream.png"))
+    for name in sorted(prepare.FAMILY_OF):
+      bindings = [f"dataset.name = '{name}'", f"{name}.path = '{missing}'"]
+      if name == "scream_dsprites":
+        bindings.append(f"scream_dsprites.scream_path = '{picture}'")
+      gin.clear_config()
+      gin.parse_config(bindings)
+      with self.assertRaisesRegex(FileNotFoundError, f"^{name}.path='{missing}': no such"):
+        get_dataset()
+      if name in ("cars3d",) or name.startswith("mpi3d"):
+        continue  # no TFDS source
+      gin.clear_config()
+      gin.parse_config(bindings[:1] + bindings[2:] + [f"{name}.tfds_data_dir = '{missing}'"])
+      with self.assertRaisesRegex(FileNotFoundError, f"^{name}.tfds_data_dir='{missing}': no "
+                                  "such directory"):
+        get_dataset()
 
 
 class ResumeOnPreparedFileTest(FileTestCase):

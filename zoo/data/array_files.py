@@ -6,9 +6,9 @@ unpickled: .npy headers are parsed and object arrays refused before any data is 
 
 An .npz archive is a zip file of .npy members. A member stored without compression (as
 `np.savez` writes it, and as the MPI3D files are published) is a plain array at a fixed offset
-of the archive, so `memmap_npz_member` maps it without reading it; a compressed member (as
+of the archive, so `NpzMember.memmap` maps it without reading it; a compressed member (as
 `np.savez_compressed` writes it, and as the dSprites file is published) has no random access
-and is read front to back by `iter_npz_member_rows`, a bounded chunk at a time.
+and is read front to back by `NpzMember.iter_rows`, a bounded chunk at a time.
 """
 import ast
 import os
@@ -17,6 +17,8 @@ import zipfile
 import zlib
 
 import numpy as np
+
+from zoo.data import image_grid
 
 # What numpy, zipfile and h5py raise for files that are not, or no longer, what they claim.
 UNREADABLE_FILE_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile,
@@ -108,13 +110,15 @@ class NpzMember:
                          f"{self.data_offset + self.num_bytes} bytes, the file has "
                          f"{os.path.getsize(path)}")
 
-  def memmap(self):
-    """The stored member as a read-only memory map (no data is read until it is indexed)."""
+  def memmap(self, shape=None):
+    """The stored member as an image_grid.FileMap (nothing is read until it is indexed).
+
+    `shape` views the same bytes in another shape (e.g. grid axes flattened into rows).
+    """
     if self.compressed:
       raise ValueError(f"{self.prefix}, but {self.key!r} is compressed in the archive, so it "
                        "cannot be read by rows")
-    return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.data_offset,
-                     shape=self.shape)
+    return image_grid.FileMap(self.path, self.data_offset, shape or self.shape, self.dtype)
 
   def iter_rows(self, chunk_bytes=CHUNK_BYTES):
     """Yields (first row, array of rows) front to back, about `chunk_bytes` at a time.

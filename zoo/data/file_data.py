@@ -114,4 +114,6 @@ class FileImageData(GroundTruthData):
     images = self.stored_images(factors, random_state)
     if self.observation_kind == "binary":
       return images.astype(np.float32)
-    return images.astype(np.float32) / 255.0
+    # x / 255 in float32, the same numbers as images.astype(np.float32) / 255.0 with one
+    # allocation instead of two (fresh allocations cost page faults, batch after batch).
+    return np.divide(images, np.float32(255.0), dtype=np.float32)

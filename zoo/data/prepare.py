@@ -76,7 +76,8 @@ def verify_checksum(path, label, checksums, progress=None):
 
 
 def prepare(dataset, path=None, output_dir=None, tfds_data_dir=None, overwrite=False,
-            progress=None, checksums=None, path_label=None, tfds_label=None):
+            progress=None, checksums=None, path_label=None, tfds_label=None,
+            output_label="output_dir"):
   """Writes the prepared layout of a data set's published file (or TFDS data set).
 
   Args:
@@ -90,8 +91,8 @@ def prepare(dataset, path=None, output_dir=None, tfds_data_dir=None, overwrite=F
     overwrite: prepare again even if an up-to-date layout is there.
     progress: progress(stage, done, total) while checking and writing.
     checksums: file name -> (size, algorithm, digest); default PUBLISHED_CHECKSUMS.
-    path_label, tfds_label: how messages name `path` and `tfds_data_dir` (default
-      "<dataset>.path", "<dataset>.tfds_data_dir").
+    path_label, tfds_label, output_label: how messages name `path`, `tfds_data_dir` and
+      `output_dir` (default "<dataset>.path", "<dataset>.tfds_data_dir", "output_dir").
 
   Returns:
     dict: status ("prepared" or "up to date"), target, key, images, bytes, seconds, source,
@@ -119,8 +120,8 @@ def prepare(dataset, path=None, output_dir=None, tfds_data_dir=None, overwrite=F
               "note": "the published file is not there; its prepared layout is"}
     target_parent = output_dir or os.path.dirname(locations.prepared_dir_for(published, source))
   target = os.path.join(os.path.abspath(target_parent), locations.PREPARED_PREFIX + key)
-  io_utils.check_writable_directory(os.path.dirname(target), output_dir and "output_dir" or
-                                    f"the folder of {label}")
+  io_utils.check_writable_directory(os.path.dirname(target),
+                                    output_label if output_dir else f"the folder of {label}")
   os.makedirs(os.path.dirname(target), exist_ok=True)
   lock, holder = io_utils.try_lock(os.path.join(os.path.dirname(target),
                                                 f".{os.path.basename(target)}.lock"))
@@ -164,13 +165,13 @@ def _size_of(path):
   return os.path.getsize(path)
 
 
-def describe(key, path=None):
+def describe(key, path=None, path_label=None):
   """What `zoo-data info` says about one family: dict with datasets, published, prepared, ..."""
   source, _, _, datasets = FAMILIES[key]
   row = {"key": key, "datasets": datasets, "what": source.what,
          "tried": list(locations.default_paths(source)) if path is None else [path]}
   try:
-    location = locations.locate(source, path, f"{datasets[0]}.path")
+    location = locations.locate(source, path, path_label or f"{datasets[0]}.path")
   except (ValueError, FileNotFoundError) as error:
     row["error"] = str(error)
     return row

@@ -107,13 +107,22 @@ def open_grid(directory, key, label):
   path = os.path.join(directory, manifest["images"].get("file", IMAGES))
   prefix = f"{label}: expected {path} of shape {expected} uint8 (from its {MANIFEST})"
   try:
-    images = np.load(path, mmap_mode="r", allow_pickle=False)
+    with open(path, "rb") as f:
+      version = np.lib.format.read_magic(f)
+      read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                     else np.lib.format.read_array_header_2_0)
+      shape, fortran, dtype = read_header(f)
+      offset = f.tell()
   except (OSError, ValueError, EOFError) as error:
     raise ValueError(f"{prefix}, but it cannot be mapped ({array_files.first_line(error)}); "
                      "run `zoo-data prepare` again") from None
-  if list(images.shape) != expected or images.dtype != np.uint8:
-    raise ValueError(f"{prefix}, got {array_files.describe(images)}; run `zoo-data prepare` "
-                     "again")
+  if list(shape) != expected or dtype != np.uint8 or fortran:
+    raise ValueError(f"{prefix}, got shape {list(shape)} {dtype}; run `zoo-data prepare` again")
+  if os.path.getsize(path) != offset + int(np.prod(shape, dtype=np.int64)):
+    raise ValueError(f"{prefix}, but it cannot be mapped (it has {os.path.getsize(path)} "
+                     f"bytes, not {offset + int(np.prod(shape, dtype=np.int64))}); run "
+                     "`zoo-data prepare` again")
+  images = image_grid.FileMap(path, offset, shape, np.uint8)
   store = image_grid.store_from_layout(manifest["store"], images,
                                        width=manifest["image_shape"][1])
   if list(store.image_shape) != list(manifest["image_shape"]):

@@ -122,7 +122,7 @@ def _read_hdf5(path, label, factor_sizes):
     h5.close()
     raise
   if offset is not None:  # contiguous and uncompressed: map it like a prepared layout
-    array = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=images.shape)
+    array = image_grid.FileMap(path, offset, images.shape, np.uint8)
     h5.close()
     return image_grid.ImageGrid(FACTOR_NAMES, sizes, image_grid.PlainRows(array),
                                 description=f"{path}, memory-mapped HDF5 dataset")
@@ -153,7 +153,7 @@ def _read_npz(path, label, factor_sizes, for_prepare):
                        "be read by rows: run `zoo-data prepare --dataset=shapes3d` once")
     store = image_grid.SequentialRows(images, IMAGE_SHAPE)
   else:
-    store = image_grid.PlainRows(images.memmap().reshape((num,) + IMAGE_SHAPE))
+    store = image_grid.PlainRows(images.memmap((num,) + IMAGE_SHAPE))
   return image_grid.ImageGrid(FACTOR_NAMES, sizes, store,
                               description=f"{path}, memory-mapped .npz member")
 

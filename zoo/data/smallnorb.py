@@ -105,12 +105,12 @@ def read_matrix_header(path, label, magic, trailing_dims):
 
 
 def _read_chunk(folder, chunk, label):
-  """(images memmap [N, 2, 96, 96], features int64 [N, 5]) of one half."""
+  """(images FileMap [N, 2, 96, 96], features int64 [N, 5]) of one half."""
   paths = {part: os.path.join(folder, f"{chunk}-{part}.mat") for part in ("dat", "cat", "info")}
   labels = {part: f"{label}: {os.path.basename(path)}" for part, path in paths.items()}
   dims, offset = read_matrix_header(paths["dat"], labels["dat"], BYTE_MATRIX,
                                     (2, SOURCE_SIZE, SOURCE_SIZE))
-  images = np.memmap(paths["dat"], dtype=np.uint8, mode="r", offset=offset, shape=dims)
+  images = image_grid.FileMap(paths["dat"], offset, dims, np.uint8)
   cat_dims, cat_offset = read_matrix_header(paths["cat"], labels["cat"], INT_MATRIX, ())
   info_dims, info_offset = read_matrix_header(paths["info"], labels["info"], INT_MATRIX, (4,))
   num = dims[0]
