@@ -21,7 +21,8 @@ The generated files are removed afterwards unless --keep. Needs free disk of twi
 file (MPI3D: 25.5 GB).
 
   .venv/bin/python benchmarks/data_memory.py --work_dir=/var/tmp/zoo_data_memory \\
-      --datasets=mpi3d,shapes3d,dsprites,dsprites_hdf5,smallnorb,cars3d
+      --datasets=mpi3d,shapes3d,dsprites,dsprites_hdf5,smallnorb,cars3d --json=results.json
+  .venv/bin/python benchmarks/data_memory.py --render results.json   # the tables again
 """
 import argparse
 import json
@@ -396,7 +397,43 @@ def benchmark(kind, work_dir, args):
   return out
 
 
+def _rate(entry):
+  return f"{entry['images_per_second']:,.0f}" if entry else "-"
+
+
+def render(results):
+  """The results as the markdown tables of docs/BENCHMARKS.md."""
+  lines = [f"{results['cpu']}, {results['cores']} cores; load average before "
+           f"{results['load_before']}, after {results['load_after']} ({results['started']}).",
+           "", "| data set | published file | read directly: start, RssAnon, img/s | prepare "
+           "| prepared, cold cache: img/s (data mapped) | prepared, warm: img/s | zoo-train "
+           "200 steps: img/s, peak RssAnon, peak RssFile (data file's share) |",
+           "|---|---|---|---|---|---|---|"]
+  for d in results["datasets"]:
+    published = d["pipeline_published"]
+    trains = []
+    for source in ("prepared", "published"):
+      t = d.get(f"train_{source}")
+      if t:
+        trains.append(f"{source}: {t['training_images_per_second']:,.0f}, "
+                      f"{t['peak_RssAnon_MB']:,.0f} MB, {t['peak_RssFile_MB']:,.0f} MB "
+                      f"({t['peak_data_mapped_MB']:,.0f} MB)")
+    cold, warm = d["pipeline_prepared_cold"], d["pipeline_prepared_warm"]
+    lines.append(
+        f"| {d['dataset']} | {d['published_bytes'] / 1e9:.2f} GB | "
+        f"{published['construct_seconds']:.1f} s, {published['peak_RssAnon_MB']:,.0f} MB, "
+        f"{_rate(published)} ({published['batches']} batches) | "
+        f"{d['prepare']['seconds']:.0f} s, {d['prepared_bytes'] / 1e9:.2f} GB | "
+        f"{_rate(cold)} ({cold['peak_data_mapped_MB']:,.0f} MB) | {_rate(warm)} | "
+        f"{'; '.join(trains) or '-'} |")
+  return "\n".join(lines)
+
+
 def main():
+  if len(sys.argv) > 1 and sys.argv[1] == "--render":
+    with open(sys.argv[2]) as f:
+      print(render(json.load(f)))
+    return
   if len(sys.argv) > 1 and sys.argv[1] == "--child_pipeline":
     pipeline_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
     return
@@ -404,9 +441,10 @@ def main():
   parser.add_argument("--work_dir", required=True)
   parser.add_argument("--datasets", default=",".join(DATASETS))
   parser.add_argument("--steps", type=int, default=200)
-  parser.add_argument("--pipeline_batches", type=int, default=400)
-  parser.add_argument("--max_seconds", type=float, default=60.0,
-                      help="stop a pipeline measurement after this long")
+  parser.add_argument("--pipeline_batches", type=int, default=1000000,
+                      help="stop a pipeline measurement after this many batches")
+  parser.add_argument("--max_seconds", type=float, default=20.0,
+                      help="stop a pipeline measurement after this long (the usual end)")
   parser.add_argument("--keep", action="store_true", help="keep the generated files")
   parser.add_argument("--json", default=None, help="also write the results here")
   args = parser.parse_args()
@@ -422,6 +460,7 @@ def main():
     with open(args.json, "w") as f:
       json.dump(results, f, indent=1)
   print(json.dumps(results, indent=1))
+  print(render(results))
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ class DocumentedNamesTest(tf.test.TestCase):
   def test_readme_flags_are_the_binaries_flags(self):
     flags = binary_flags()
     self.assertEqual(set(flags), {"zoo-train", "zoo-export", "zoo-evaluate", "zoo-visualize",
-                                  "zoo-study"})
+                                  "zoo-study", "zoo-data"})
     text = read("README.md")
     commands = readme_commands(text)
     self.assertGreater(len(commands), 8)
