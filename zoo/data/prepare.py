@@ -171,7 +171,8 @@ def describe(key, path=None, path_label=None):
   row = {"key": key, "datasets": datasets, "what": source.what,
          "tried": list(locations.default_paths(source)) if path is None else [path]}
   try:
-    location = locations.locate(source, path, path_label or f"{datasets[0]}.path")
+    binding = path_label if path is not None and path_label else f"{datasets[0]}.path"
+    location = locations.locate(source, path, binding)
   except (ValueError, FileNotFoundError) as error:
     row["error"] = str(error)
     return row
