@@ -6,7 +6,7 @@ files `car_<nnn>_mesh.mat`, each with the variable `im`, uint8 [128, 128, 3, 24,
 width, RGB, 24 azimuths, 4 elevations; and `mask`, which is not used). The factors are elevation
 (4) x azimuth (24) x car (183); each image is resized to 64 x 64 with Pillow's Lanczos filter.
 The car count is the number of .mat files found, so a smaller folder in the same format loads
-too (`zoo-data info` says when it is not the published 183).
+too (the data set's factor sizes show the count; the published folder has 183).
 
 The files must be decompressed whole, so read directly the folder is loaded into memory once,
 resized (216 MB for the real folder, about half a minute); the prepared layout holds the same
