@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from common import validation
 from evaluation import mi_posterior_arrays as arrays
+from evaluation import progress
 
 LOG_2PI = arrays.LOG_2PI
 
@@ -150,6 +151,7 @@ def mi_invariance(mean, covariance, num_conditioning=32, num_samples=4, seed=0,
       "kij,kj->ki", posteriors.scale_tril.numpy()[owners],
       rng.standard_normal((num_conditioning, latent_dim)))
   result, means, stds = {}, [], []
+  progress.begin("MI-invariance (latents)", latent_dim)
   for latent in range(latent_dim):
     offsets = rng.random(num_conditioning)
     noise = rng.standard_normal((num_conditioning, num_strata * num_samples))
@@ -161,6 +163,7 @@ def mi_invariance(mean, covariance, num_conditioning=32, num_samples=4, seed=0,
     stds.append(float(np.std(values)) if latent_dim > 1 else 0.0)
     result[f"mi_invariance_mean_{latent}"] = means[-1]
     result[f"mi_invariance_std_{latent}"] = stds[-1]
+    progress.advance()
   conditional_mi_sum = float(np.sum(means))
   result["conditional_mi_sum"] = conditional_mi_sum
   result["violation"] = (float(np.sum(stds)) / conditional_mi_sum

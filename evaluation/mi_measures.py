@@ -25,6 +25,7 @@ import tensorflow as tf
 from common import validation
 from evaluation import mi_invariance as mi_invariance_lib
 from evaluation import mi_posterior_arrays as arrays
+from evaluation import progress
 from evaluation.batching import apply_in_batches
 
 LOG_2PI = arrays.LOG_2PI
@@ -234,6 +235,7 @@ def compute_mi_measures(ground_truth_data, posterior_function, random_state, num
   for name, value in (("num_samples", num_samples), ("num_conditioning", num_conditioning),
                       ("num_strata", num_strata)):
     validation.positive_int(value, f"mi_measures.{name}")
+  progress.report("encoding")
   observations = np.asarray(ground_truth_data.sample_observations(num_points, random_state))
   posteriors = apply_in_batches(posterior_function, observations, batch_size,
                                 what="posterior_function")
@@ -242,6 +244,7 @@ def compute_mi_measures(ground_truth_data, posterior_function, random_state, num
                      "[B, d, d])")
   mean, covariance = posteriors
   seed = int(random_state.randint(0, 2**31 - 1))
+  progress.report("aggregate mixtures")
   result = mi_measures(mean, covariance, num_samples=num_samples, seed=seed)
   result.update(mi_invariance_lib.mi_invariance(mean, covariance,
                                                 num_conditioning=num_conditioning,

@@ -26,6 +26,7 @@ import gin
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from evaluation import progress
 from evaluation.metrics import utils
 
 
@@ -53,10 +54,12 @@ def modularity_explicitness(codes, factors, codes_test, factors_test, num_bins=2
   stddev[stddev == 0.] = 1.
   codes, codes_test = (codes - mean) / stddev, (codes_test - mean) / stddev
   auc_train, auc_test = [], []
+  progress.begin("explicitness (factors)", factors.shape[1])
   for k in range(factors.shape[1]):
     train, test = explicitness_per_factor(codes, factors[:, k], codes_test, factors_test[:, k])
     auc_train.append(train)
     auc_test.append(test)
+    progress.advance()
   scores["explicitness_score_train"] = float(np.nanmean(auc_train))
   auc_test = np.array(auc_test)
   scores["explicitness_score_test"] = (

@@ -24,6 +24,7 @@ import numpy as np
 from sklearn import exceptions as sk_exceptions
 from sklearn import svm
 
+from evaluation import progress
 from evaluation.metrics import utils
 
 
@@ -52,6 +53,7 @@ def sap_score_matrix(codes, factors, codes_test, factors_test, continuous_factor
   """Score matrix `[d, F]`: how well each single code predicts each factor (see module doc)."""
   num_codes, num_factors = codes.shape[1], factors.shape[1]
   matrix = np.zeros([num_codes, num_factors])
+  progress.begin("scoring codes", num_codes)
   for j in range(num_codes):
     for k in range(num_factors):
       if continuous_factors:
@@ -59,6 +61,7 @@ def sap_score_matrix(codes, factors, codes_test, factors_test, continuous_factor
       else:
         matrix[j, k] = _svm_accuracy(codes[:, j], factors[:, k], codes_test[:, j],
                                      factors_test[:, k])
+    progress.advance()
   return matrix
 
 

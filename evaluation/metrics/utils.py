@@ -11,6 +11,8 @@ from sklearn import metrics as sk_metrics
 from sklearn import multiclass
 
 from common import validation
+from evaluation import code_cache
+from evaluation import progress
 from evaluation.batching import apply_in_batches
 
 
@@ -129,6 +131,31 @@ def obtain_representation(observations, representation_function, batch_size):
   return _as_code_batch(codes, len(observations))
 
 
+def code_collector(representation_function):
+  """Where a metric gets the codes of the observations it renders from factors.
+
+  A representation function that offers `code_collector()` (zoo-evaluate's
+  `evaluation.code_cache.CachedCodes`) returns its own, which caches and batches; any other is
+  wrapped in `code_cache.CallByCall`, which renders and calls it exactly where the metric says.
+  Either way: `add(data, factors, random_state)` renders a factor batch into the open call,
+  `add_sample(data, num, random_state)` does `data.sample` and returns the factors,
+  `add_sample_observations(data, num, random_state, call_size)` does
+  `data.sample_observations`, `end_call()` marks where the metric calls the function, and
+  `codes()` returns the codes of all rows in order.
+  """
+  make = getattr(representation_function, "code_collector", None)
+  return make() if callable(make) else code_cache.CallByCall(representation_function)
+
+
+def codes_of_factors(ground_truth_data, representation_function, factors, random_state,
+                     batch_size):
+  """Codes [N, d] of the observations rendered from factors [N, F] (one rendering call),
+  encoded `batch_size` at a time."""
+  collector = code_collector(representation_function)
+  collector.add(ground_truth_data, factors, random_state, call_size=batch_size)
+  return collector.codes()
+
+
 def generate_batch_factor_code(ground_truth_data, representation_function, num_points,
                                random_state, batch_size):
   """Samples `num_points` (factors, observations) pairs in batches and encodes them.
@@ -143,15 +170,17 @@ def generate_batch_factor_code(ground_truth_data, representation_function, num_p
   num_points = validation.positive_int(num_points, "num_points")
   batch_size = validation.positive_int(batch_size, "batch_size")
   validation.random_state(random_state)
-  codes, factors = [], []
+  collector = code_collector(representation_function)
+  factors = []
   done = 0
   while done < num_points:
     num_now = min(num_points - done, batch_size)
-    batch_factors, batch_observations = ground_truth_data.sample(num_now, random_state)
-    factors.append(np.asarray(batch_factors))
-    codes.append(_as_code_batch(representation_function(batch_observations), num_now))
+    factors.append(np.asarray(collector.add_sample(ground_truth_data, num_now, random_state)))
+    collector.end_call()
     done += num_now
-  return np.concatenate(codes, axis=0), np.concatenate(factors, axis=0)
+    if len(factors) % 64 == 0:
+      progress.report("drawing and encoding points", done, num_points)
+  return collector.codes(), np.concatenate(factors, axis=0)
 
 
 def num_factors_of(ground_truth_data):
