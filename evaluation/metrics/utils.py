@@ -5,15 +5,18 @@ reference study's code (disentanglement_lib, Locatello et al., ICML 2019), which
 transposed layout; only the layout differs, the numbers do not.
 """
 
+import os
+
+import joblib
 import numpy as np
-from sklearn import linear_model
+import threadpoolctl
 from sklearn import metrics as sk_metrics
-from sklearn import multiclass
 
 from common import validation
 from evaluation import code_cache
 from evaluation import progress
 from evaluation.batching import apply_in_batches
+from evaluation.metrics import independent_fits
 
 
 def check_codes_factors(codes, factors, codes_name="codes", factors_name="factors"):
@@ -197,16 +200,26 @@ def _as_code_batch(codes, expected_rows):
   return codes
 
 
-def reference_logistic_regression():
-  """The logistic regression the reference study's `LogisticRegression()` calls amounted to.
+def map_in_processes(function, argument_lists):
+  """[function(*arguments) for arguments in argument_lists] in worker processes, one per CPU,
+  each with one BLAS thread.
 
-  The study ran scikit-learn releases (< 0.22) whose default was the liblinear solver with
-  one-vs-rest classes; newer releases default to a multinomial lbfgs fit, which gives different
-  accuracies and AUCs. Spelling the old default out keeps the numbers comparable. The primal
-  liblinear solver is deterministic, so the fixed seed only keeps global random state untouched.
+  For independent scikit-learn fits: liblinear draws its coordinate order from a global random
+  generator, so fits on threads would interleave their draws; processes keep every fit exactly
+  what a sequential loop gives. The worker pool is started once per process and reused.
   """
-  return multiclass.OneVsRestClassifier(
-      linear_model.LogisticRegression(solver="liblinear", random_state=0))
+  argument_lists = list(argument_lists)
+  workers = min(len(argument_lists), len(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+  if workers <= 1:
+    return [function(*arguments) for arguments in argument_lists]
+  with threadpoolctl.threadpool_limits(1), \
+       joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+    return joblib.Parallel(n_jobs=workers)(
+        joblib.delayed(function)(*arguments) for arguments in argument_lists)
+
+
+reference_logistic_regression = independent_fits.reference_logistic_regression
 
 
 def check_train_test_informative(codes, factors, codes_test, factors_test):
