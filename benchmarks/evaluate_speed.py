@@ -53,7 +53,8 @@ COMPARED_KEYS = {
 
 
 def run_measured(command, log_path):
-  """Runs command, output to log_path; returns (wall seconds, peak RSS MiB of the process)."""
+  """Runs command, output to log_path; returns (wall seconds, peak RSS MiB of the process,
+  CPU seconds of the process and the worker processes it waited for)."""
   start = time.time()
   with open(log_path, "w") as log:
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -61,7 +62,7 @@ def run_measured(command, log_path):
   wall = time.time() - start
   if os.waitstatus_to_exitcode(status) != 0:
     sys.exit(f"{' '.join(command)} failed; see {log_path}")
-  return wall, usage.ru_maxrss / 1024.0
+  return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def ensure_export(work_dir, train_steps):
@@ -98,7 +99,7 @@ def main():
   if args.gin_config:
     command.append(f"--gin_config={args.gin_config}")
   print(" ".join(command), flush=True)
-  wall, peak_mib = run_measured(command, os.path.join(args.work_dir, "evaluate.log"))
+  wall, peak_mib, cpu = run_measured(command, os.path.join(args.work_dir, "evaluate.log"))
   with open(os.path.join(output_dir, "results.json")) as f:
     ours = json.load(f)
   load_middle = load_average()
@@ -111,8 +112,8 @@ def main():
                          f"--export={export}", f"--results={os.path.join(output_dir, 'results.json')}",
                          f"--output={reference_out}"]
     print(" ".join(reference_command), flush=True)
-    reference_wall, reference_mib = run_measured(reference_command,
-                                                 os.path.join(args.work_dir, "reference.log"))
+    reference_wall, reference_mib, reference_cpu = run_measured(
+        reference_command, os.path.join(args.work_dir, "reference.log"))
     with open(reference_out) as f:
       reference = json.load(f)
   load_after = load_average()
@@ -129,7 +130,9 @@ def main():
   for name in names:
     seconds = ours[f"{name}.elapsed_seconds"]
     row = f"| {name} | {seconds:.1f} |"
-    if name in reference:
+    if name in reference and "error" in reference[name]:
+      row += f" failed ({reference[name]['error'][:60]}) | | |"
+    elif name in reference:
       ref = reference[name]["seconds"]
       ours_shared += seconds
       reference_total += ref
@@ -141,11 +144,12 @@ def main():
     else:
       row += " (none) | | |"
     print(row)
-  print(f"| **all metrics, zoo-evaluate process** | **{wall:.1f}** (peak RSS {peak_mib:.0f} MiB) "
-        "| | | |")
+  print(f"| **all metrics, zoo-evaluate process** | **{wall:.1f}** (CPU {cpu:.0f} s, peak RSS "
+        f"{peak_mib:.0f} MiB) | | | |")
   if reference:
     print(f"| **metrics with a reference** | **{ours_shared:.1f}** | **{reference_total:.1f}** "
-          f"(process {reference_wall:.1f} s, peak RSS {reference_mib:.0f} MiB) | "
+          f"(process {reference_wall:.1f} s, CPU {reference_cpu:.0f} s, peak RSS "
+          f"{reference_mib:.0f} MiB) | "
           f"**{ours_shared / reference_total:.2f}** | |")
   else:
     print(f"\n(no reference: {args.reference_python} does not exist)")

@@ -181,8 +181,16 @@ def main():
       continue
     print(f"[reference] {name} ...", flush=True)
     start = time.time()
-    scores = function(data, representation_function, np.random.RandomState(ours["seed"]),
-                      **kwargs)
+    try:
+      scores = function(data, representation_function, np.random.RandomState(ours["seed"]),
+                        **kwargs)
+    except Exception as error:  # pylint: disable=broad-except
+      # The reference crashes on some edge cases our metrics handle (a class missing from a
+      # small test set, for one): recorded, and left out of the totals.
+      out[name] = {"seconds": time.time() - start,
+                   "error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+      print(f"[reference] {name} failed: {out[name]['error']}", flush=True)
+      continue
     out[name] = {"seconds": time.time() - start, "scores": _jsonable(scores)}
     print(f"[reference] {name} done in {out[name]['seconds']:.1f} s", flush=True)
   with open(args.output, "w") as f:

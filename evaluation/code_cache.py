@@ -128,7 +128,8 @@ class CallByCall:
     return codes
 
 
-@gin.configurable("code_cache", denylist=["representation_function", "ground_truth_data"])
+@gin.configurable("code_cache",
+                  denylist=["representation_function", "ground_truth_data", "log_fn"])
 class CachedCodes:
   """A representation function (mean codes) with a cache keyed on factor values.
 
