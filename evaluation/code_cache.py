@@ -317,12 +317,14 @@ class _CachedCollector:
     keys = np.unique(np.concatenate(self._table_keys))
     self._table_keys, self._table_pending = [], 0
     missing = keys[~cache._filled[keys]]  # pylint: disable=protected-access
-    for begin in range(0, len(missing), _FLUSH_ROWS):
-      chunk = missing[begin:begin + _FLUSH_ROWS]
+    # Rendered a batch at a time: large renders run out of the CPU caches.
+    for begin in range(0, len(missing), ENCODER_BATCH_ROWS):
+      chunk = missing[begin:begin + ENCODER_BATCH_ROWS]
       factors = np.stack(np.unravel_index(chunk, cache._sizes), axis=1)  # pylint: disable=protected-access
       observations = cache._data.sample_observations_from_factors(  # pylint: disable=protected-access
           factors, np.random.RandomState(0))
       if len(chunk) == 1:  # never a lone row: encode it twice in one batch of two
+        # (the last chunk has one row only if len(missing) % 1024 == 1)
         codes = cache._encode(np.concatenate([observations] * 2, axis=0))[:1]  # pylint: disable=protected-access
       else:
         codes = cache._encode(observations)  # pylint: disable=protected-access
