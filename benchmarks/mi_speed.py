@@ -60,21 +60,26 @@ def speed_table(num_points, latent_dim, num_conditioning, num_samples, repeats,
         ("mi_measures", lambda c: mi_measures.mi_measures(mean, c, num_samples=num_samples)),
         ("mi_invariance", lambda c: mi_invariance.mi_invariance(
             mean, c, num_conditioning=num_conditioning, num_samples=num_samples))]:
-      times = []
+      times, cpu = [], []
       for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         function(covariance)
         times.append(time.perf_counter() - start)
-      rows.append((label, name, float(np.median(times)), min(times), max(times)))
+        cpu.append(time.process_time() - start_cpu)
+      rows.append((label, name, float(np.median(times)), min(times), max(times),
+                   float(np.median(cpu))))
   print(f"N={num_points} d={latent_dim} K={num_conditioning} num_samples={num_samples}, "
         f"median of {repeats} runs")
-  print("| function | covariance | median s | min s | max s |")
-  print("|---|---|---|---|---|")
-  for label, name, median, low, high in rows:
-    print(f"| {label} | {name} | {median:.2f} | {low:.2f} | {high:.2f} |")
+  # CPU: this process's CPU time (all threads), which a busy machine inflates much less than
+  # the wall time.
+  print("| function | covariance | median s | min s | max s | median CPU s |")
+  print("|---|---|---|---|---|---|")
+  for label, name, median, low, high, cpu in rows:
+    print(f"| {label} | {name} | {median:.2f} | {low:.2f} | {high:.2f} | {cpu:.2f} |")
   for name in covariances:
-    total = sum(median for _, case, median, _, _ in rows if case == name)
-    print(f"both, {name} covariance: {total:.2f} s (sum of the medians)")
+    total = sum(row[2] for row in rows if row[1] == name)
+    total_cpu = sum(row[5] for row in rows if row[1] == name)
+    print(f"both, {name} covariance: {total:.2f} s wall, {total_cpu:.2f} s CPU (medians)")
   # ru_maxrss is in KiB on Linux; the peak covers the inputs, TensorFlow and every run above.
   print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} "
         f"MiB; load average (1, 5, 15 min) at the end: {machine_info.load_average()}")
