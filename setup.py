@@ -3,6 +3,9 @@
 TensorFlow Probability imports `tf_keras` at start-up even though this project only uses its
 distributions inside Keras 3 models, so tf-keras is a dependency; it requires the `tensorflow`
 wheel (which runs on the CPU) rather than `tensorflow-cpu`.
+
+The gin files of gin_configs/ ship as package data of the `gin_configs` package, so that a
+wheel installed anywhere finds them by name (`models/beta_vae.gin`, see common/gin_files.py).
 """
 import setuptools
 
@@ -16,7 +19,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[
         f"{package}{suffix}" for package in ("common", "zoo", "export", "evaluation", "studies",
                                              "binaries")
-        for suffix in ("", ".*")]),
+        for suffix in ("", ".*")]) + ["gin_configs"],
+    package_data={"gin_configs": ["*.gin", "**/*.gin"]},
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow==2.21.0",
@@ -38,7 +42,9 @@ setuptools.setup(
         "pandas>=2.2,<3",
     ],
     extras_require={
-        "test": ["pytest>=8,<10"],
+        # tests/test_wheel.py builds the wheel offline (`pip wheel --no-build-isolation`) with
+        # this setuptools, whose bdist_wheel needs no `wheel` package.
+        "test": ["pytest>=8,<10", "setuptools>=70.1,<85"],
         # zoo-study --executor=ray (studies/ray_executor.py); make test installs it.
         "ray": ["ray>=2.40,<3"],
     },

@@ -29,7 +29,7 @@ from common import cli
 from zoo import training
 import zoo.training.all_configurables  # pylint: disable=unused-import  (registers every configurable)
 
-DEMO = os.path.join(cli.REPO_ROOT, "gin_configs", "demo.gin")
+DEMO = "demo.gin"  # the shipped `make demo` configuration (cli.parse_gin finds it)
 
 
 def train_demo(model_dir, bindings):

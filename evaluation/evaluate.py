@@ -20,9 +20,10 @@ from common import cli
 from common import io_utils
 from common import validation
 from evaluation import code_cache
-from evaluation import metrics as metric_registry
+from evaluation import metrics as metric_catalog
 from evaluation import progress
 from evaluation import trained_model
+from evaluation.metrics import registry as metric_registry
 from evaluation.metrics import udr
 
 # Metrics that need the full posterior (mean and covariance), not only codes.
@@ -55,7 +56,7 @@ def metric_settings(name, fn):
       continue
     settings[param.name] = param.default
   try:
-    settings.update(gin.get_bindings(metric_registry.gin_name(name)))
+    settings.update(gin.get_bindings(metric_catalog.gin_name(name)))
   except (ValueError, KeyError):
     pass
   def jsonable(value):
@@ -75,7 +76,7 @@ def _json_number(value):
 def _with_setting_name(name, fn, error):
   """The first line of a metric's error, its setting named as gin knows it (`mig.num_bins`)."""
   line = cli.first_line(error)
-  gin_name = metric_registry.gin_name(name)
+  gin_name = metric_catalog.gin_name(name)
   for setting in metric_settings(name, fn):
     if line.startswith((f"{setting}=", f"{setting}:")):
       return f"{gin_name}.{line}"
@@ -147,20 +148,6 @@ def format_table(results):
   return "\n".join(lines)
 
 
-def register_metric_settings(required):
-  """Imports every metric module, which registers its gin configurables.
-
-  Settings may name any metric (a study's settings file names all of them), so all are looked
-  up; only the `required` ones must import.
-  """
-  for name in metric_registry.REGISTRY:
-    try:
-      metric_registry.REGISTRY[name]  # pylint: disable=pointless-statement
-    except ImportError:
-      if name in required:
-        raise
-
-
 def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, checkpoint=None,
                    seed=0, codes="mean", gin_files=(), gin_bindings=(), log_fn=print):
   """What zoo-evaluate does: load one model, apply the metric settings, evaluate, write.
@@ -177,7 +164,6 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, 
   io_utils.check_writable_directory(output_dir, "--output_dir")
   gin.clear_config()
   model = trained_model.load(model_dir=model_dir, saved_model=saved_model, checkpoint=checkpoint)
-  register_metric_settings(names)
   cli.parse_gin(list(gin_files), list(gin_bindings))
   return evaluate(model, output_dir, names, seed=seed, codes=codes, log_fn=log_fn)
 
@@ -304,7 +290,6 @@ def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log
     gin.clear_config()  # each export's data set is built from its own configuration alone
     models.append(trained_model.from_export(path))
   gin.clear_config()
-  register_metric_settings(())  # settings files may name any metric (a study's do)
   cli.parse_gin(list(gin_files), list(gin_bindings))
   return evaluate_udr(models, output_dir, names=saved_models, seed=seed, log_fn=log_fn,
                       label="--saved_model ")

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from evaluation import code_cache
 from evaluation import evaluate
-from evaluation import metrics as metric_registry
+from evaluation.metrics import registry as metric_registry
 from evaluation import progress
 from evaluation.metrics import beta_vae
 from evaluation.metrics import factor_vae

@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from common import cli
 from evaluation import evaluate
-from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from zoo import training
 import zoo.training.all_configurables  # noqa: F401
@@ -73,8 +72,6 @@ def load_and_evaluate(load, output_dir, metrics=METRICS):
   """Evaluates the way zoo-evaluate does: fresh gin, load, then metric bindings."""
   gin.clear_config()
   representation = load()
-  for name in METRICS:  # the registry imports a metric (and its configurables) on lookup
-    metric_registry.REGISTRY[name]  # pylint: disable=pointless-statement
   cli.parse_gin([], METRIC_BINDINGS)
   try:
     return representation, evaluate.evaluate(representation, output_dir, metrics,

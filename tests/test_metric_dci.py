@@ -13,7 +13,6 @@ from sklearn import ensemble
 
 import identity_factors
 from evaluation import evaluate
-from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import dci
@@ -346,7 +345,6 @@ class EvaluateRecordsTheEstimatorTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
     gin.clear_config()
-    metric_registry.REGISTRY["dci"]  # registers the gin configurable
 
   def tearDown(self):
     gin.clear_config()
