@@ -47,6 +47,9 @@ setuptools.setup(
         "test": ["pytest>=8,<10", "setuptools>=70.1,<85"],
         # zoo-study --executor=ray (studies/ray_executor.py); make test installs it.
         "ray": ["ray>=2.40,<3"],
+        # TFDS as a data source (zoo/data/tfds_source.py); make test installs it. 4.9.10 imports
+        # importlib_resources without declaring it.
+        "tfds": ["tensorflow-datasets>=4.9,<4.10", "importlib_resources>=6", "array_record"],
     },
     entry_points={
         "console_scripts": [
@@ -56,6 +59,7 @@ setuptools.setup(
             "zoo-export=binaries.export_main:run",
             "zoo-study=binaries.study_main:run",
             "zoo-udr=binaries.udr_main:run",
+            "zoo-data=binaries.data_main:run",
         ],
     },
 )

@@ -23,7 +23,9 @@ import numpy as np
 from common import cli
 from common import io_utils
 from common import validation
+from evaluation import code_cache
 from evaluation import metrics as metric_catalog
+from evaluation import progress
 from evaluation import trained_model
 from evaluation.metrics import registry as metric_registry
 from evaluation.metrics import udr
@@ -143,6 +145,8 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
 def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn, unchanged_since):
   data = model.ground_truth_data
   codes_fn = model.codes_function(codes)
+  if codes == "mean":  # sampled codes are fresh draws at every call: never cached
+    codes_fn = code_cache.CachedCodes(codes_fn, data, log_fn=log_fn)
   results = {"evaluated": model.description, "dataset": data.name,
              "representation": codes, "seed": seed}
   for name in metric_names:
@@ -151,12 +155,13 @@ def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn, uncha
     start = time.time()
     random_state = np.random.RandomState(seed)
     try:
-      if name in POSTERIOR_METRICS:
-        scores = fn(data, model.posterior, random_state)
-      elif name in RECONSTRUCTION_METRICS:
-        scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state)
-      else:
-        scores = fn(data, codes_fn, random_state)
+      with progress.reporting(name, log_fn):
+        if name in POSTERIOR_METRICS:
+          scores = fn(data, model.posterior, random_state)
+        elif name in RECONSTRUCTION_METRICS:
+          scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state)
+        else:
+          scores = fn(data, codes_fn, random_state)
     except ValueError as e:
       raise ValueError(_with_setting_name(name, fn, e)) from e
     elapsed = time.time() - start

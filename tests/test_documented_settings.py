@@ -79,7 +79,7 @@ class DocumentedNamesTest(tf.test.TestCase):
   def test_readme_flags_are_the_binaries_flags(self):
     flags = binary_flags()
     self.assertEqual(set(flags), {"zoo-train", "zoo-export", "zoo-evaluate", "zoo-visualize",
-                                  "zoo-udr", "zoo-study run", "zoo-study commands",
+                                  "zoo-udr", "zoo-data", "zoo-study run", "zoo-study commands",
                                   "zoo-study aggregate", "zoo-study reevaluate",
                                   "zoo-study udr"})
     text = read("README.md")

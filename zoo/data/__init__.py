@@ -1,23 +1,28 @@
 """Ground-truth data sets by registry name, and the tf.data pipeline that feeds training.
 
 Each data set's own parameters are gin-configurable under its registry name
-(`dsprites.image_size`, `shapes3d.path`, `linear_gaussian.noise_std`, ...); the colour and
-noisy dSprites variants take their image size from `dsprites.image_size`.
+(`dsprites.image_size`, `shapes3d.path`, `linear_gaussian.noise_std`, ...). The data sets read
+from published files find them under DISENTANGLEMENT_LIB_DATA unless their `path` is set, and
+read the memory-mapped layout `zoo-data prepare` writes when there is one (`zoo.data.prepare`).
 """
 import inspect
 
 import gin
 
-from zoo.data.dsprites import ColorDSprites, DSprites, NoisyDSprites
-from zoo.data.dsprites_file import DSpritesFile
+from zoo.data.cars3d import Cars3D
+from zoo.data.dsprites import DSprites
+from zoo.data.dsprites_file import DSpritesFile, DSpritesNoShape
+from zoo.data.dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from zoo.data.ground_truth_data import GroundTruthData
 from zoo.data.linear_gaussian import LinearGaussian
-from zoo.data.mpi3d import MPI3D
+from zoo.data.mpi3d import MPI3DReal, MPI3DRealistic, MPI3DToy
 from zoo.data.pipeline import make_dataset, make_pair_dataset
 from zoo.data.shapes3d import Shapes3D
+from zoo.data.smallnorb import SmallNORB
 
-REGISTRY = {cls.name: cls for cls in (DSprites, ColorDSprites, NoisyDSprites, DSpritesFile,
-                                      Shapes3D, MPI3D, LinearGaussian)}
+REGISTRY = {cls.name: cls for cls in (
+    DSprites, DSpritesFile, DSpritesNoShape, ColorDSprites, NoisyDSprites, ScreamDSprites,
+    Shapes3D, MPI3DToy, MPI3DRealistic, MPI3DReal, SmallNORB, Cars3D, LinearGaussian)}
 
 
 @gin.configurable("dataset")
@@ -39,6 +44,6 @@ def get_dataset(name=None, **overrides):
 
 
 __all__ = ["REGISTRY", "GroundTruthData", "get_dataset", "make_dataset", "make_pair_dataset",
-           "DSprites",
-           "ColorDSprites", "NoisyDSprites", "DSpritesFile", "Shapes3D", "MPI3D",
-           "LinearGaussian"]
+           "DSprites", "DSpritesFile", "DSpritesNoShape", "ColorDSprites", "NoisyDSprites",
+           "ScreamDSprites", "Shapes3D", "MPI3DToy", "MPI3DRealistic", "MPI3DReal", "SmallNORB",
+           "Cars3D", "LinearGaussian"]
