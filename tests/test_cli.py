@@ -36,6 +36,7 @@ PROGRAMS = [
     ("zoo-evaluate", "binaries.evaluate_main", [], ["saved_model", "metrics", "output_dir"]),
     ("zoo-udr", "binaries.udr_main", [], ["saved_model", "output_dir"]),
     ("zoo-visualize", "binaries.visualize_main", [], ["num_traversal_steps", "output_dir"]),
+    ("zoo-data", "binaries.data_main", [], ["dataset", "path", "output_dir"]),
     ("zoo-study run", "binaries.study_main", ["run"], ["study", "jobs", "executor", "only_run"]),
     ("zoo-study commands", "binaries.study_main", ["commands"], ["study", "output_dir"]),
     ("zoo-study aggregate", "binaries.study_main", ["aggregate"], ["output_dir", "main_metrics"]),
