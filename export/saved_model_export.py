@@ -19,7 +19,6 @@ from export import check_export_target
 from export import loader
 from zoo.posteriors import gaussian_utils
 from zoo.training import checkpoints
-import zoo.training.all_configurables  # noqa: F401  (the operative config names every configurable)
 
 class ModelOutputs:
   """What the signatures compute, as plain functions of a restored zoo model.
@@ -110,6 +109,7 @@ def export_metadata(trained, module):
       "training_step": trained.training_step,
       "checkpoint": os.path.basename(trained.checkpoint),
       "gin_config": trained.gin_config,
+      "run_config": trained.run_config,
   }
 
 

@@ -10,15 +10,14 @@ import gin
 from common import cli
 from evaluation import evaluate
 from export import saved_model_export
+from gin_edge import training as gin_training
 from studies.stages import STAGES
-from zoo import training
-import zoo.training.all_configurables  # noqa: F401  pylint: disable=unused-import  (the gin configurables)
 
 
 def _train(run, paths, log):
   gin.clear_config()
   cli.parse_gin(list(run.train_gin_files), list(run.train_gin_bindings))
-  training.train(paths.model_dir, log_fn=log)
+  gin_training.train(paths.model_dir, log_fn=log)
 
 
 def _export(run, paths, log):

@@ -21,7 +21,8 @@ from evaluation import trained_model
 from evaluation.pictures import make_pictures
 from zoo import data as zoo_data
 import studies.spec  # noqa: F401  (registers `study`)
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 from identity_factors import IdentityFactorsData
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

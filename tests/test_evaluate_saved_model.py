@@ -16,7 +16,8 @@ from evaluation import evaluate
 from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from zoo import training
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,7 +100,7 @@ class EvaluateSavedModelTest(tf.test.TestCase):
     cls.export_dir = os.path.join(cls.root, "export")
     gin.clear_config()
     cli.parse_gin([], TRAIN_BINDINGS)
-    training.train(cls.model_dir, log_fn=lambda line: None)
+    gin_training.train(cls.model_dir, log_fn=lambda line: None)
     gin.clear_config()
     # The zoo-export binary, end to end.
     cls.export_run = run_binary("binaries.export_main", f"--model_dir={cls.model_dir}",
@@ -211,7 +212,7 @@ class EvaluateUdrBinaryTest(tf.test.TestCase):
     model_dir = os.path.join(cls.root, "run")
     gin.clear_config()
     cli.parse_gin([], TRAIN_BINDINGS)
-    training.train(model_dir, log_fn=lambda line: None)
+    gin_training.train(model_dir, log_fn=lambda line: None)
     gin.clear_config()
     cls.exports = [os.path.join(cls.root, name) for name in ("export_a", "export_b")]
     cls.export_run = run_binary("binaries.export_main", f"--model_dir={model_dir}",

@@ -20,7 +20,8 @@ from zoo import data as zoo_data
 from zoo import models
 from zoo import training
 from zoo.posteriors import gaussian_utils
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,7 +89,7 @@ print("LOADED_WITHOUT_ZOO", exported.metadata["posterior_family"])
 def train_tiny(model_dir, bindings):
   gin.clear_config()
   cli.parse_gin([], COMMON_BINDINGS + bindings)
-  training.train(model_dir, log_fn=lambda line: None)
+  gin_training.train(model_dir, log_fn=lambda line: None)
   gin.clear_config()
 
 
@@ -96,8 +97,8 @@ def restore_in_process(model_dir, checkpoint):
   """The trained model rebuilt independently of the exporter, the way training resumes."""
   gin.clear_config()
   gin.parse_config_file(os.path.join(model_dir, "operative_config.gin"))
-  data = zoo_data.get_dataset()
-  model = models.build_model(data.observation_shape)
+  data = configurables.dataset_from_gin()
+  model = configurables.model_from_gin(data.observation_shape)
   model.compile(optimizer=keras.optimizers.Adam())
   model.build_all()
   tf.train.Checkpoint(model=model, **model.optimizers()).restore(
@@ -434,7 +435,7 @@ class ExportDirectoryTest(tf.test.TestCase):
 
   def test_library_errors_for_bad_model_dirs(self):
     target = os.path.join(self.get_temp_dir(), "never")
-    with self.assertRaisesRegex(FileNotFoundError, "no operative_config.gin"):
+    with self.assertRaisesRegex(FileNotFoundError, "no run_config.json or operative_config.gin"):
       saved_model_export.export_model_dir(self.root, target, log_fn=lambda line: None)
     with self.assertRaisesRegex(FileNotFoundError, "--checkpoint .*ckpt-99: no such checkpoint"):
       saved_model_export.export_model_dir(

@@ -19,7 +19,8 @@ from evaluation.pictures import traversals
 from export import saved_model_export
 from zoo import data as zoo_data
 from zoo import training
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -251,7 +252,7 @@ class TrainedModelPicturesTest(tf.test.TestCase):
     cls.export_dir = os.path.join(cls.root, "export")
     gin.clear_config()
     cli.parse_gin([], TINY_DSPRITES_BINDINGS)
-    training.train(cls.model_dir, log_fn=lambda line: None)
+    gin_training.train(cls.model_dir, log_fn=lambda line: None)
     gin.clear_config()
     saved_model_export.export_model_dir(cls.model_dir, cls.export_dir, log_fn=lambda line: None)
     gin.clear_config()

@@ -1,12 +1,13 @@
 """Ground-truth data sets by registry name, and the tf.data pipeline that feeds training.
 
-Each data set's own parameters are gin-configurable under its registry name
-(`dsprites.image_size`, `shapes3d.path`, `linear_gaussian.noise_std`, ...); the colour and
-noisy dSprites variants take their image size from `dsprites.image_size`.
+  data = get_dataset("dsprites", image_size=32)
+  dataset = make_dataset(data, batch_size=64, seed=0)   # for model.fit or zoo.training
+
+Each data set takes its own keyword arguments (`dataset_arguments(name)` lists them with their
+defaults): `image_size` for the dSprites variants, `path` and `factor_sizes` for the file-based
+ones, `num_factors`, `noise_std`, ... for `linear_gaussian`.
 """
 import inspect
-
-import gin
 
 from zoo.data.dsprites import ColorDSprites, DSprites, NoisyDSprites
 from zoo.data.dsprites_file import DSpritesFile
@@ -18,27 +19,47 @@ from zoo.data.shapes3d import Shapes3D
 
 REGISTRY = {cls.name: cls for cls in (DSprites, ColorDSprites, NoisyDSprites, DSpritesFile,
                                       Shapes3D, MPI3D, LinearGaussian)}
+DATASET_NAMES = tuple(REGISTRY)
 
 
-@gin.configurable("dataset")
-def get_dataset(name=None, **overrides):
-  """A GroundTruthData instance by registry name (gin: `dataset.name`).
+def _check_name(name):
+  if name not in REGISTRY:
+    raise ValueError(f"name={name!r}: expected one of {sorted(REGISTRY)}")
+  return REGISTRY[name]
+
+
+def constructor_defaults(cls):
+  """{argument: default} of a data set class's constructor."""
+  return {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
+          if p.name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD}
+
+
+def dataset_arguments(name, **arguments):
+  """{"name": name, every constructor argument}: `arguments` over the constructor's defaults,
+  what `get_dataset(**dataset_arguments(...))` builds and a run records."""
+  accepted = constructor_defaults(_check_name(name))
+  unknown = sorted(set(arguments) - set(accepted))
+  if unknown:
+    raise ValueError(f"dataset {name!r}: unknown parameters {unknown}; expected some of "
+                     f"{list(accepted)}")
+  return dict(accepted, **arguments, name=name)
+
+
+def get_dataset(name, **arguments):
+  """The data set registered as `name`, built from its constructor arguments.
 
   Args:
-    name: one of REGISTRY's keys.
-    **overrides: constructor arguments; they take precedence over gin bindings.
+    name: one of DATASET_NAMES.
+    **arguments: the data set's own arguments (`dataset_arguments(name)` has them with their
+      defaults), e.g. image_size=32 for dsprites.
   """
-  if name not in REGISTRY:
-    raise ValueError(f"dataset.name={name!r}: expected one of {sorted(REGISTRY)}")
-  cls = REGISTRY[name]
-  accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-  unknown = sorted(set(overrides) - set(accepted))
-  if unknown:
-    raise ValueError(f"dataset {name!r}: unknown parameters {unknown}; expected some of {accepted}")
-  return cls(**overrides)
+  arguments = dataset_arguments(name, **arguments)
+  del arguments["name"]
+  return REGISTRY[name](**arguments)
 
 
-__all__ = ["REGISTRY", "GroundTruthData", "get_dataset", "make_dataset", "make_pair_dataset",
+__all__ = ["DATASET_NAMES", "REGISTRY", "GroundTruthData", "constructor_defaults",
+           "dataset_arguments", "get_dataset", "make_dataset", "make_pair_dataset",
            "DSprites",
            "ColorDSprites", "NoisyDSprites", "DSpritesFile", "Shapes3D", "MPI3D",
            "LinearGaussian"]

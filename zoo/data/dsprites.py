@@ -25,7 +25,6 @@ Only a window around each sprite is evaluated, which makes rendering about 50,00
 image, or a uniform-noise background. Their extra randomness comes from `random_state`, drawn
 in the same order and shape as the reference code.
 """
-import gin
 import numpy as np
 
 from zoo.data.ground_truth_data import GroundTruthData
@@ -132,7 +131,6 @@ def render_sprites(shape, scale, angle, pos_x, pos_y, image_size, crop_to_sprite
   return images
 
 
-@gin.configurable("dsprites")
 class DSprites(GroundTruthData):
   """Binary dSprites rendered from factors; observations float32 [N, S, S, 1] in {0, 1}.
 

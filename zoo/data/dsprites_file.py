@@ -8,7 +8,6 @@ layout -- a test fixture, a subset -- loads too, as long as it holds each combin
 grid exactly once. Images are looked up through the classes rather than assumed to be in grid
 order. The whole image array is held in memory (3 GB for the real file).
 """
-import gin
 import numpy as np
 
 from zoo.data import array_files
@@ -20,7 +19,6 @@ LAYOUT = ("key 'imgs' of shape [N, 64, 64] uint8 in {0, 1} and key 'latents_clas
           "one image per combination of classes")
 
 
-@gin.configurable("dsprites_file")
 class DSpritesFile(GroundTruthData):
   """Binary dSprites from the .npz file; observations float32 [N, 64, 64, 1] in {0, 1}.
 

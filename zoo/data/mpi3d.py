@@ -7,7 +7,6 @@ np.ravel_multi_index(f, sizes). The file has no labels, so the grid sizes are a 
 (smaller ones for test files). The whole image array is held in memory (12.7 GB for the real
 files).
 """
-import gin
 import numpy as np
 
 from zoo.data import array_files
@@ -18,7 +17,6 @@ FACTOR_NAMES = ("object_color", "object_shape", "object_size", "camera_height",
 FACTOR_SIZES = (6, 6, 2, 3, 3, 40, 40)
 
 
-@gin.configurable("mpi3d")
 class MPI3D(RGBImageGrid):
   """MPI3D from the .npz file; observations float32 [N, 64, 64, 3] in [0, 1].
 

@@ -8,7 +8,6 @@ of distinct values in each label column unless given, and the labels are checked
 row-major order, so a file in the wrong order is refused instead of silently mislabelled.
 The whole image array is held in memory (5.9 GB for the real file).
 """
-import gin
 import h5py
 import numpy as np
 
@@ -37,7 +36,6 @@ def _ranks_by_first_appearance(values):
   return rank_of_distinct[inverse.ravel()]
 
 
-@gin.configurable("shapes3d")
 class Shapes3D(RGBImageGrid):
   """3D Shapes from the .h5 file; observations float32 [N, 64, 64, 3] in [0, 1].
 
