@@ -103,6 +103,22 @@ def from_model_dir(model_dir, checkpoint=None, log_fn=print):
     raise FileNotFoundError(f"--model_dir {model_dir}: no such directory")
   restored = checkpoints.restore_run(model_dir, checkpoint, log_fn=log_fn)
   model = restored.model
+  return from_model(model, restored.data,
+                    f"{model.model_name}/{model.family.name} from {restored.checkpoint}")
+
+
+def from_model(model, ground_truth_data, description=None):
+  """The view of a zoo model in memory (e.g. after `model.fit`) and the data set it learned.
+
+  Args:
+    model: a `zoo.models.ZooModel`.
+    ground_truth_data: its data set (`zoo.data.get_dataset(...)`).
+    description: what results and titles call it (default: model and family).
+  """
+  if tuple(model.observation_shape) != tuple(ground_truth_data.observation_shape):
+    raise ValueError(f"ground_truth_data: observations of shape "
+                     f"{tuple(ground_truth_data.observation_shape)}, the model takes "
+                     f"{tuple(model.observation_shape)}")
 
   @tf.function(reduce_retracing=True)
   def posterior_fn(x):
@@ -118,8 +134,8 @@ def from_model_dir(model_dir, checkpoint=None, log_fn=print):
     return model.decode_mean(z)
 
   return TrainedModel(posterior_fn, sample_fn, decode_mean_fn, model.latent_dim,
-                      model.observation_shape, restored.data,
-                      f"{model.model_name}/{model.family.name} from {restored.checkpoint}",
+                      model.observation_shape, ground_truth_data,
+                      description or f"{model.model_name}/{model.family.name}",
                       prior_name=model.prior_name)
 
 

@@ -19,6 +19,7 @@ from export import check_export_target
 from export import loader
 from zoo.posteriors import gaussian_utils
 from zoo.training import checkpoints
+from zoo.training import run_config
 
 class ModelOutputs:
   """What the signatures compute, as plain functions of a restored zoo model.
@@ -184,6 +185,33 @@ def write_export(module, metadata, export_dir, overwrite=False, log_fn=print):
     if os.path.lexists(previous) and not os.path.lexists(export_dir):
       os.rename(previous, export_dir)  # the new export did not arrive: the old one goes back
     shutil.rmtree(staging_root, ignore_errors=True)
+
+
+def export_model(model, export_dir, ground_truth_data, overwrite=False, log_fn=print):
+  """Exports a zoo model in memory (e.g. after `model.fit`) trained on `ground_truth_data`.
+
+  The metadata records the model's arguments (`get_config`) and the data set's (as
+  `zoo.data.get_dataset` built it), so `evaluation.trained_model.from_export` rebuilds the data
+  set; training_step is the compiled optimizer's step count (None if never compiled).
+
+  Returns:
+    The metadata written with the export.
+  """
+  check_export_target(export_dir, overwrite)
+  if tuple(model.observation_shape) != tuple(ground_truth_data.observation_shape):
+    raise ValueError(f"ground_truth_data: observations of shape "
+                     f"{tuple(ground_truth_data.observation_shape)}, the model takes "
+                     f"{tuple(model.observation_shape)}")
+  dataset = getattr(ground_truth_data, "arguments", None) or {"name": ground_truth_data.name}
+  optimizer = getattr(model, "optimizer", None)
+  step = int(optimizer.iterations.numpy()) if optimizer is not None else None
+  trained = checkpoints.RestoredRun(
+      model, ground_truth_data, "", step, "",
+      run_config.make(dataset, model.get_config(), {}))
+  module = ExportModule(model)
+  metadata = export_metadata(trained, module)
+  write_export(module, metadata, export_dir, overwrite=overwrite, log_fn=log_fn)
+  return metadata
 
 
 def export_model_dir(model_dir, export_dir, checkpoint=None, overwrite=False, log_fn=print):

@@ -54,8 +54,10 @@ def get_dataset(name, **arguments):
       defaults), e.g. image_size=32 for dsprites.
   """
   arguments = dataset_arguments(name, **arguments)
-  del arguments["name"]
-  return REGISTRY[name](**arguments)
+  data = REGISTRY[name](**{k: v for k, v in arguments.items() if k != "name"})
+  # What rebuilds it, for the records a model trained on it keeps (run configs, exports).
+  data.arguments = arguments
+  return data
 
 
 __all__ = ["DATASET_NAMES", "REGISTRY", "GroundTruthData", "constructor_defaults",
