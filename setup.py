@@ -14,8 +14,8 @@ setuptools.setup(
         "families, mutual-information measures and SavedModel exports."
     ),
     packages=setuptools.find_packages(include=[
-        f"{package}{suffix}" for package in ("common", "zoo", "export", "evaluation", "studies",
-                                             "binaries")
+        f"{package}{suffix}" for package in ("common", "zoo", "export", "evaluation", "gin_edge",
+                                             "studies", "binaries")
         for suffix in ("", ".*")]),
     python_requires=">=3.10,<3.13",
     install_requires=[

@@ -52,12 +52,12 @@ def main(argv):
                            "models are compared only with --udr")
     if not FLAGS.output_dir:
       raise cli.UsageError("--output_dir is required")
-    from evaluation import evaluate  # pylint: disable=g-import-not-at-top
+    from gin_edge import evaluation as gin_evaluation  # pylint: disable=g-import-not-at-top
     saved_model = FLAGS.saved_model[0] if FLAGS.saved_model else None
-    evaluate.run_evaluation(FLAGS.output_dir, FLAGS.metrics, saved_model=saved_model,
-                            model_dir=FLAGS.model_dir, checkpoint=FLAGS.checkpoint,
-                            seed=FLAGS.seed, codes=FLAGS.representation,
-                            gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings)
+    gin_evaluation.run_evaluation(FLAGS.output_dir, FLAGS.metrics, saved_model=saved_model,
+                                  model_dir=FLAGS.model_dir, checkpoint=FLAGS.checkpoint,
+                                  seed=FLAGS.seed, codes=FLAGS.representation,
+                                  gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings)
   print(f"[zoo-evaluate] results in {FLAGS.output_dir}/results.json")
 
 
@@ -75,8 +75,9 @@ def _run_udr():
   if not FLAGS.output_dir:
     raise cli.UsageError("--output_dir is required")
   from evaluation import evaluate  # pylint: disable=g-import-not-at-top
-  evaluate.run_udr(FLAGS.output_dir, FLAGS.saved_model, seed=FLAGS.seed,
-                   gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings)
+  from gin_edge import evaluation as gin_evaluation  # pylint: disable=g-import-not-at-top
+  gin_evaluation.run_udr(FLAGS.output_dir, FLAGS.saved_model, seed=FLAGS.seed,
+                         gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings)
   print(f"[zoo-evaluate] UDR results in {FLAGS.output_dir}/{evaluate.UDR_RESULTS}")
 
 

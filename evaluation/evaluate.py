@@ -3,7 +3,9 @@
 results.json is flat: `<metric>.<key>` for every number a metric returns,
 `<metric>.elapsed_seconds`, `settings.<metric>.<parameter>` for the settings it ran with, and
 a few fields saying what was evaluated. It is written atomically: a crash or a bad metric leaves
-no results.json behind.
+no results.json behind. A metric runs with its wrapper's defaults (the reference study's) and
+the settings passed for it, `{metric: {parameter: value}}`; zoo-evaluate reads those from gin
+(`gin_edge.evaluation`).
 
 UDR ranks several models of one data set against each other (`evaluate_udr`, `run_udr`, the
 library behind `zoo-evaluate --udr`) and writes udr_results.json the same way.
@@ -13,7 +15,6 @@ import math
 import os
 import time
 
-import gin
 import numpy as np
 
 from common import cli
@@ -45,23 +46,35 @@ def parse_metric_names(text):
   return names
 
 
-def metric_settings(name, fn):
-  """The settings a metric wrapper runs with: signature defaults overridden by gin bindings."""
-  settings = {}
-  for param in inspect.signature(inspect.unwrap(fn)).parameters.values():
-    if param.name in _NOT_SETTINGS or param.default is inspect.Parameter.empty:
-      continue
-    settings[param.name] = param.default
-  try:
-    settings.update(gin.get_bindings(metric_registry.gin_name(name)))
-  except (ValueError, KeyError):
-    pass
+def setting_defaults(fn):
+  """{setting: default} of a metric wrapper: its arguments but the data ones."""
+  return {param.name: param.default
+          for param in inspect.signature(inspect.unwrap(fn)).parameters.values()
+          if param.name not in _NOT_SETTINGS and param.default is not inspect.Parameter.empty}
+
+
+def given_settings(name, fn, settings):
+  """The settings given for metric `name` (of `settings`, {metric: {parameter: value}}),
+  checked to be its wrapper's."""
+  given = dict((settings or {}).get(name) or {})
+  unknown = sorted(set(given) - set(setting_defaults(fn)))
+  if unknown:
+    raise ValueError(f"settings[{name!r}]: unknown {unknown}; {name} takes "
+                     f"{sorted(setting_defaults(fn))}")
+  return given
+
+
+def metric_settings(name, fn, settings=None):
+  """The settings a metric wrapper runs with: its defaults, overridden by those given for it in
+  `settings` ({metric: {parameter: value}}), made JSON-plain."""
+  values = dict(setting_defaults(fn), **given_settings(name, fn, settings))
+
   def jsonable(value):
     if isinstance(value, (tuple, list)):
       return [jsonable(v) for v in value]
     return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
 
-  return {k: jsonable(v) for k, v in settings.items()}
+  return {k: jsonable(v) for k, v in values.items()}
 
 
 def _json_number(value):
@@ -71,7 +84,8 @@ def _json_number(value):
 
 
 def _with_setting_name(name, fn, error):
-  """The first line of a metric's error, its setting named as gin knows it (`mig.num_bins`)."""
+  """The first line of a metric's error, its setting named with the metric's settings name
+  (`mig.num_bins`, `beta_vae_score.num_train`: also its gin name)."""
   line = cli.first_line(error)
   gin_name = metric_registry.gin_name(name)
   for setting in metric_settings(name, fn):
@@ -80,7 +94,8 @@ def _with_setting_name(name, fn, error):
   return line if line.startswith(f"{gin_name}.") else f"{name}: {line}"
 
 
-def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print):
+def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print,
+             settings=None):
   """Computes `metric_names` on `model` and writes output_dir/results.json.
 
   Args:
@@ -90,6 +105,8 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     seed: each metric gets a numpy RandomState seeded with this value, as the reference does.
     codes: "mean" or "sampled" codes for the standard metrics.
     log_fn: where the progress lines and the table go.
+    settings: {metric name: {parameter: value}} overriding the wrappers' defaults, e.g.
+      {"mig": {"num_train": 1000}}.
 
   Returns:
     The results dict.
@@ -101,6 +118,8 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
   codes_fn = model.codes_function(codes)
   results = {"evaluated": model.description, "dataset": data.name,
              "representation": codes, "seed": seed}
+  given = {name: given_settings(name, metric_registry.REGISTRY[name], settings)
+           for name in metric_names}
   for name in metric_names:
     fn = metric_registry.REGISTRY[name]
     log_fn(f"[zoo-evaluate] {name} ...")
@@ -108,18 +127,18 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     random_state = np.random.RandomState(seed)
     try:
       if name in POSTERIOR_METRICS:
-        scores = fn(data, model.posterior, random_state)
+        scores = fn(data, model.posterior, random_state, **given[name])
       elif name in RECONSTRUCTION_METRICS:
-        scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state)
+        scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state, **given[name])
       else:
-        scores = fn(data, codes_fn, random_state)
+        scores = fn(data, codes_fn, random_state, **given[name])
     except ValueError as e:
       raise ValueError(_with_setting_name(name, fn, e)) from e
     elapsed = time.time() - start
     for key, value in scores.items():
       results[f"{name}.{key}"] = _json_number(value)
     results[f"{name}.elapsed_seconds"] = elapsed
-    for key, value in metric_settings(name, fn).items():
+    for key, value in metric_settings(name, fn, settings).items():
       results[f"settings.{name}.{key}"] = value
     log_fn(f"[zoo-evaluate] {name} done in {elapsed:.1f} s")
 
@@ -142,27 +161,13 @@ def format_table(results):
   return "\n".join(lines)
 
 
-def register_metric_settings(required):
-  """Imports every metric module, which registers its gin configurables.
-
-  Settings may name any metric (a study's settings file names all of them), so all are looked
-  up; only the `required` ones must import.
-  """
-  for name in metric_registry.REGISTRY:
-    try:
-      metric_registry.REGISTRY[name]  # pylint: disable=pointless-statement
-    except ImportError:
-      if name in required:
-        raise
-
-
 def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, checkpoint=None,
-                   seed=0, codes="mean", gin_files=(), gin_bindings=(), log_fn=print):
-  """What zoo-evaluate does: load one model, apply the metric settings, evaluate, write.
+                   seed=0, codes="mean", settings=None, log_fn=print):
+  """What zoo-evaluate does: load one model, evaluate it with the metric settings, write.
 
   Exactly one of `saved_model` (a zoo-export directory) and `model_dir` (a zoo-train run,
-  optionally at `checkpoint`) says what is evaluated. The model's own configuration is parsed
-  first, then `gin_files` and `gin_bindings` with the metric settings.
+  optionally at `checkpoint`) says what is evaluated; `settings` ({metric: {parameter:
+  value}}) override the metrics' defaults.
 
   Returns:
     The results dict written to output_dir/results.json.
@@ -170,11 +175,9 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, 
   names = parse_metric_names(metrics)
   validation.seed(seed, "--seed")
   io_utils.check_writable_directory(output_dir, "--output_dir")
-  gin.clear_config()
   model = trained_model.load(model_dir=model_dir, saved_model=saved_model, checkpoint=checkpoint)
-  register_metric_settings(names)
-  cli.parse_gin(list(gin_files), list(gin_bindings))
-  return evaluate(model, output_dir, names, seed=seed, codes=codes, log_fn=log_fn)
+  return evaluate(model, output_dir, names, seed=seed, codes=codes, log_fn=log_fn,
+                  settings=settings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +216,7 @@ def check_same_dataset(models, names, label=""):
                        "models of one data set")
 
 
-def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label=""):
+def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="", settings=None):
   """UDR of `models` (their data set and latent size must agree); writes udr_results.json.
 
   Args:
@@ -223,6 +226,7 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
     seed: the RandomState seed of the observations.
     log_fn: where the progress lines and the table go.
     label: what error messages put before a model's name (`--saved_model `).
+    settings: {parameter: value} overriding `udr.compute_udr`'s defaults.
 
   Returns:
     The results dict: `models`, `evaluated`, `dataset`, `seed`, `scores` ({name: UDR score}),
@@ -245,8 +249,10 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
   data = models[0].ground_truth_data
   log_fn(f"[zoo-evaluate] udr of {len(models)} models ...")
   start = time.time()
+  given = given_settings("udr", udr.compute_udr, {"udr": settings})
   try:
-    scores = udr.compute_udr(data, [m.posterior for m in models], np.random.RandomState(seed))
+    scores = udr.compute_udr(data, [m.posterior for m in models], np.random.RandomState(seed),
+                             **given)
   except ValueError as e:
     raise ValueError(_with_setting_name("udr", udr.compute_udr, e)) from e
   elapsed = time.time() - start
@@ -257,7 +263,7 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
     results[f"udr.{key}"] = value
   results["udr.model_scores"] = [_json_number(s) for s in scores["model_scores"]]
   results["udr.elapsed_seconds"] = elapsed
-  for key, value in metric_settings("udr", udr.compute_udr).items():
+  for key, value in metric_settings("udr", udr.compute_udr, {"udr": settings}).items():
     results[f"settings.udr.{key}"] = value
   os.makedirs(output_dir, exist_ok=True)
   io_utils.write_json_atomically(os.path.join(output_dir, UDR_RESULTS), results)
@@ -272,11 +278,9 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
   return results
 
 
-def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log_fn=print):
-  """What `zoo-evaluate --udr` does: load every export, apply the settings, UDR, write.
-
-  Each export is loaded with a fresh gin configuration (its own), then `gin_files` and
-  `gin_bindings` with the `udr.*` settings are parsed.
+def run_udr(output_dir, saved_models, seed=0, settings=None, log_fn=print):
+  """What `zoo-evaluate --udr` does: load every export, UDR with `settings` ({parameter:
+  value} of `udr.compute_udr`), write.
 
   Returns:
     The results dict written to output_dir/udr_results.json (see `evaluate_udr`).
@@ -294,12 +298,6 @@ def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log
     seen[key] = path
   validation.seed(seed, "--seed")
   io_utils.check_writable_directory(output_dir, "--output_dir")
-  models = []
-  for path in saved_models:
-    gin.clear_config()  # each export's data set is built from its own configuration alone
-    models.append(trained_model.from_export(path))
-  gin.clear_config()
-  register_metric_settings(())  # settings files may name any metric (a study's do)
-  cli.parse_gin(list(gin_files), list(gin_bindings))
+  models = [trained_model.from_export(path) for path in saved_models]
   return evaluate_udr(models, output_dir, names=saved_models, seed=seed, log_fn=log_fn,
-                      label="--saved_model ")
+                      label="--saved_model ", settings=settings)

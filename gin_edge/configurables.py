@@ -43,13 +43,14 @@ _PARAMETER = inspect.Parameter
 CONFIGURABLES = {}
 
 
-def _defaults(fn, skip=()):
+def defaults_of(fn, skip=()):
+  """{parameter: default} of `fn`'s parameters that have one (but `skip` and **kwargs)."""
   return {p.name: p.default for p in inspect.signature(fn).parameters.values()
           if p.name not in skip and p.default is not _PARAMETER.empty
           and p.kind is not _PARAMETER.VAR_KEYWORD}
 
 
-def _register(name, defaults, extra=False, check=None, doc=None):
+def register(name, defaults, extra=False, check=None, doc=None):
   """Registers gin configurable `name` with parameters `defaults`; calling it returns them,
   bound values over defaults. `extra` accepts any further parameter; `check(values)` raises
   for values only gin can give (a family that was never chosen, ...)."""
@@ -84,36 +85,36 @@ def _check_encoder_kind(values):
 
 
 def _register_all():
-  train_defaults = _defaults(training.train)
-  _register("training", {k: train_defaults[k] for k in training.TRAINING_SETTINGS})
-  _register("dataset", {"name": None}, extra=True)
+  train_defaults = defaults_of(training.train)
+  register("training", {k: train_defaults[k] for k in training.TRAINING_SETTINGS})
+  register("dataset", {"name": None}, extra=True)
   for name in zoo_data.REGISTRY:
     owner = run_config.constructor_owner(name)
     if owner not in CONFIGURABLES:
-      _register(owner, zoo_data.constructor_defaults(zoo_data.REGISTRY[owner]))
-  _register("model", {"name": "beta_vae",
+      register(owner, zoo_data.constructor_defaults(zoo_data.REGISTRY[owner]))
+  register("model", {"name": "beta_vae",
                       "latent_dim": models.model_arguments("vae")["latent_dim"]})
-  _register("posterior", {"name": None}, extra=True, check=_require_family)
+  register("posterior", {"name": None}, extra=True, check=_require_family)
   for family, options in posteriors.FAMILY_OPTIONS.items():
     if options:
-      _register(family, options)
-  _register("encoder", dict(kind="conv64", split=False, **networks.ENCODER_OPTIONS),
+      register(family, options)
+  register("encoder", dict(kind="conv64", split=False, **networks.ENCODER_OPTIONS),
             check=_check_encoder_kind)
-  _register("decoder", dict(kind="conv64", **networks.DECODER_OPTIONS))
-  _register("likelihood", _defaults(likelihoods.Likelihood.__init__, ("self",)))
+  register("decoder", dict(kind="conv64", **networks.DECODER_OPTIONS))
+  register("likelihood", defaults_of(likelihoods.Likelihood.__init__, ("self",)))
   for model in models.MODEL_NAMES:
     if run_config.model_settings(model):
-      _register(model, run_config.model_settings(model))
-  _register("factor_vae_discriminator", factor_vae.DISCRIMINATOR_OPTIONS)
-  _register("infogan_generator", infogan.GENERATOR_OPTIONS)
-  _register("infogan_discriminator", infogan.DISCRIMINATOR_OPTIONS)
-  _register("weak", {"k": 1})
-  _register("image_summaries", dict(
-      _defaults(callbacks.ImageSummaries.__init__, ("self", "log_dir", "data",
+      register(model, run_config.model_settings(model))
+  register("factor_vae_discriminator", factor_vae.DISCRIMINATOR_OPTIONS)
+  register("infogan_generator", infogan.GENERATOR_OPTIONS)
+  register("infogan_discriminator", infogan.DISCRIMINATOR_OPTIONS)
+  register("weak", {"k": 1})
+  register("image_summaries", dict(
+      defaults_of(callbacks.ImageSummaries.__init__, ("self", "log_dir", "data",
                                                     "require_images")),
       every_n_steps=IMAGE_EVERY_N_STEPS))
-  _register("metric_summaries", dict(
-      _defaults(callbacks.MetricSummaries.__init__, ("self", "log_dir", "metrics", "data")),
+  register("metric_summaries", dict(
+      defaults_of(callbacks.MetricSummaries.__init__, ("self", "log_dir", "metrics", "data")),
       every_n_steps=METRIC_EVERY_N_STEPS, **METRIC_SETTINGS))
 
 

@@ -8,8 +8,8 @@ import time
 import gin
 
 from common import cli
-from evaluation import evaluate
 from export import saved_model_export
+from gin_edge import evaluation as gin_evaluation
 from gin_edge import training as gin_training
 from studies.stages import STAGES
 
@@ -28,9 +28,10 @@ def _export(run, paths, log):
 
 
 def _evaluate(run, paths, log):
-  evaluate.run_evaluation(paths.evaluation_dir, run.metrics, saved_model=paths.export_dir,
-                          seed=run.evaluation_seed, gin_files=run.evaluation_gin_files,
-                          gin_bindings=run.evaluation_gin_bindings, log_fn=log)
+  gin_evaluation.run_evaluation(paths.evaluation_dir, run.metrics,
+                                saved_model=paths.export_dir, seed=run.evaluation_seed,
+                                gin_files=run.evaluation_gin_files,
+                                gin_bindings=run.evaluation_gin_bindings, log_fn=log)
 
 
 _STAGE_FUNCTIONS = {"train": _train, "export": _export, "evaluate": _evaluate}

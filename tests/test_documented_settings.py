@@ -22,6 +22,7 @@ from evaluation.pictures import make_pictures
 from zoo import data as zoo_data
 import studies.spec  # noqa: F401  (registers `study`)
 from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import evaluation as gin_evaluation
 from gin_edge import training as gin_training
 from identity_factors import IdentityFactorsData
 
@@ -58,7 +59,7 @@ def readme_commands(text):
 
 
 def register_every_configurable():
-  evaluate.register_metric_settings(metric_registry.REGISTRY)
+  gin_evaluation.register_metric_configurables(metric_registry.REGISTRY)
 
 
 class DocumentedNamesTest(tf.test.TestCase):
@@ -131,12 +132,11 @@ class MiMeasureBindingsTest(tf.test.TestCase):
 
     model = trained_model.TrainedModel(posterior_fn, None, None, 2, (2,), IdentityFactorsData(),
                                        "identity")
-    gin.clear_config()
-    register_every_configurable()
-    cli.parse_gin([], self.BASE + bindings)
+    gin_evaluation.parse(gin_bindings=self.BASE + bindings)
     try:
       results = evaluate.evaluate(model, self.get_temp_dir(), ["mi_measures"],
-                                  log_fn=lambda line: None)
+                                  log_fn=lambda line: None,
+                                  settings=gin_evaluation.metric_settings(["mi_measures"]))
     finally:
       gin.clear_config()
     return results, batches
@@ -193,11 +193,11 @@ class PictureBindingsTest(tf.test.TestCase):
 
   def outputs(self, bindings=(), **flags):
     output_dir = os.path.join(self.get_temp_dir(), "pictures")
-    gin.clear_config()
-    cli.parse_gin([], list(bindings))
     try:
+      settings = gin_evaluation.picture_settings(gin_bindings=list(bindings))
       make_pictures.make_pictures(self.model, output_dir, **dict(
-          dict(num_traversal_steps=4, num_points=60), **flags), log_fn=lambda line: None)
+          dict(num_traversal_steps=4, num_points=60), **flags), settings=settings,
+          log_fn=lambda line: None)
     finally:
       gin.clear_config()
     files = {}

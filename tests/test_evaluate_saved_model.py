@@ -17,6 +17,7 @@ from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from zoo import training
 from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import evaluation as gin_evaluation
 from gin_edge import training as gin_training
 from tiny_mlp import TINY_MLP_BINDINGS
 
@@ -71,15 +72,14 @@ def assert_one_line_errors(test, cases):
 
 
 def load_and_evaluate(load, output_dir, metrics=METRICS):
-  """Evaluates the way zoo-evaluate does: fresh gin, load, then metric bindings."""
+  """Evaluates the way zoo-evaluate does: load, then the metric bindings' settings."""
   gin.clear_config()
   representation = load()
-  for name in METRICS:  # the registry imports a metric (and its configurables) on lookup
-    metric_registry.REGISTRY[name]  # pylint: disable=pointless-statement
-  cli.parse_gin([], METRIC_BINDINGS)
+  gin_evaluation.parse(gin_bindings=METRIC_BINDINGS)
   try:
     return representation, evaluate.evaluate(representation, output_dir, metrics,
-                                              log_fn=lambda line: None)
+                                              log_fn=lambda line: None,
+                                              settings=gin_evaluation.metric_settings(metrics))
   finally:
     gin.clear_config()
 
@@ -245,8 +245,9 @@ class EvaluateUdrBinaryTest(tf.test.TestCase):
     self.assertEqual(from_binary["models"], self.exports)
     self.assertEqual(from_binary["dataset"], "linear_gaussian")
     self.assertEqual(from_binary["settings.udr.num_data_points"], 200)
-    in_process = evaluate.run_udr(os.path.join(self.get_temp_dir(), "library"), self.exports,
-                                  gin_bindings=bindings, log_fn=lambda line: None)
+    in_process = gin_evaluation.run_udr(os.path.join(self.get_temp_dir(), "library"),
+                                        self.exports, gin_bindings=bindings,
+                                        log_fn=lambda line: None)
     for key in ("udr.model_scores", "udr.num_active_latents", "udr.kl_divergence"):
       with self.subTest(key):
         self.assertAllClose(from_binary[key], in_process[key], rtol=1e-6, atol=1e-9)

@@ -20,6 +20,7 @@ from export import saved_model_export
 from zoo import training
 from zoo.training import checkpoints
 from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import evaluation as gin_evaluation
 from gin_edge import training as gin_training
 from processes import make_read_only
 from tiny_mlp import TINY_RUN_BINDINGS
@@ -156,8 +157,13 @@ class ExportFaultsTest(tf.test.TestCase):
     gin.clear_config()
     with self.assertRaisesRegex(ValueError, r"^mi_measures.num_points=1: expected an integer "
                                             r">= 2$"):
+      gin_evaluation.run_evaluation(output, "mi_measures", saved_model=self.export_dir,
+                                    gin_bindings=["mi_measures.num_points = 1"],
+                                    log_fn=lambda line: None)
+    with self.assertRaisesRegex(ValueError, r"^mi_measures.num_points=1: expected an integer "
+                                            r">= 2$"):
       evaluate.run_evaluation(output, "mi_measures", saved_model=self.export_dir,
-                              gin_bindings=["mi_measures.num_points = 1"],
+                              settings={"mi_measures": {"num_points": 1}},
                               log_fn=lambda line: None)
     with self.assertRaisesRegex(ValueError, r"^--seed=-1: expected an integer in \[0, "):
       evaluate.run_evaluation(output, "mig", saved_model=self.export_dir, seed=-1)

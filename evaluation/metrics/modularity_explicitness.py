@@ -22,7 +22,6 @@ Edge cases (where the reference returns NaN or crashes):
   that leaves none).
 """
 
-import gin
 import numpy as np
 from sklearn import metrics as sk_metrics
 
@@ -96,8 +95,6 @@ def _macro_auc(labels, probabilities, classes):
   return float(np.mean(aucs)) if aucs else float("nan")
 
 
-@gin.configurable("modularity_explicitness",
-                  denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_modularity_explicitness(ground_truth_data, representation_function, random_state,
                                     num_train=10000, num_test=5000, batch_size=16, num_bins=20):
   """Samples training then test points, encodes them and computes `modularity_explicitness`.

@@ -19,7 +19,6 @@ Edge cases:
 
 import warnings
 
-import gin
 import numpy as np
 from sklearn import exceptions as sk_exceptions
 from sklearn import svm
@@ -78,7 +77,6 @@ def _svm_accuracy(code, factor, code_test, factor_test):
   return float(np.mean(classifier.predict(code_test[:, np.newaxis]) == factor_test))
 
 
-@gin.configurable("sap", denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_sap(ground_truth_data, representation_function, random_state, num_train=10000,
                 num_test=5000, batch_size=16, continuous_factors=False):
   """Samples training then test points, encodes them and computes `sap` (reference defaults).

@@ -207,8 +207,8 @@ def restore_run(model_dir, checkpoint=None, log_fn=print, program="zoo"):
       data, config["model"], learning_rate=config["training"].get("learning_rate", 1e-3))
   restore(restorable, checkpoint,
           config_path if os.path.isfile(config_path) else gin_path)
-  config["model"] = model.get_config()
-  config["dataset"] = zoo_data.dataset_arguments(**config["dataset"])
+  config = run_config.make(zoo_data.dataset_arguments(**config["dataset"]), model.get_config(),
+                          config["training"])
   return RestoredRun(model, data, checkpoint, int(model.optimizer.iterations.numpy()),
                      gin_config, config)
 
