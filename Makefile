@@ -11,7 +11,7 @@ DEMO_DIR ?= demo_output
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,ray]'
+	$(PY) -m pip install --quiet -e '.[test,ray,tfds]'
 	touch $(STAMP)
 
 install: $(STAMP)

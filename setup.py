@@ -3,6 +3,9 @@
 TensorFlow Probability imports `tf_keras` at start-up even though this project only uses its
 distributions inside Keras 3 models, so tf-keras is a dependency; it requires the `tensorflow`
 wheel (which runs on the CPU) rather than `tensorflow-cpu`.
+
+The gin files of gin_configs/ ship as package data of the `gin_configs` package, so that a
+wheel installed anywhere finds them by name (`models/beta_vae.gin`, see common/gin_files.py).
 """
 import setuptools
 
@@ -16,7 +19,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[
         f"{package}{suffix}" for package in ("common", "zoo", "export", "evaluation", "gin_edge",
                                              "studies", "binaries")
-        for suffix in ("", ".*")]),
+        for suffix in ("", ".*")]) + ["gin_configs"],
+    package_data={"gin_configs": ["*.gin", "**/*.gin"]},
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow==2.21.0",
@@ -38,9 +42,14 @@ setuptools.setup(
         "pandas>=2.2,<3",
     ],
     extras_require={
-        "test": ["pytest>=8,<10"],
+        # tests/test_wheel.py builds the wheel offline (`pip wheel --no-build-isolation`) with
+        # this setuptools, whose bdist_wheel needs no `wheel` package.
+        "test": ["pytest>=8,<10", "setuptools>=70.1,<85"],
         # zoo-study --executor=ray (studies/ray_executor.py); make test installs it.
         "ray": ["ray>=2.40,<3"],
+        # TFDS as a data source (zoo/data/tfds_source.py); make test installs it. 4.9.10 imports
+        # importlib_resources without declaring it.
+        "tfds": ["tensorflow-datasets>=4.9,<4.10", "importlib_resources>=6", "array_record"],
     },
     entry_points={
         "console_scripts": [
@@ -49,6 +58,7 @@ setuptools.setup(
             "zoo-visualize=binaries.visualize_main:run",
             "zoo-export=binaries.export_main:run",
             "zoo-study=binaries.study_main:run",
+            "zoo-data=binaries.data_main:run",
         ],
     },
 )

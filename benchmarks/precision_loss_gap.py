@@ -28,7 +28,7 @@ from machine_info import load_average
 from common import cli
 from gin_edge import training as gin_training  # registers every gin configurable
 
-DEMO = os.path.join(cli.REPO_ROOT, "gin_configs", "demo.gin")
+DEMO = "demo.gin"  # the shipped `make demo` configuration (cli.parse_gin finds it)
 
 
 def train_demo(model_dir, bindings):

@@ -7,8 +7,8 @@ from absl import flags
 from absl import logging
 import gin
 
+from common import gin_files
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What gin raises for a configuration it cannot take.
 GIN_ERRORS = (ValueError, SyntaxError, KeyError, TypeError)
 
@@ -28,21 +28,27 @@ def first_line(error):
 
 
 def parse_gin(config_files, bindings):
-  """Parses gin files, then bindings, in order; a bad one becomes a UsageError naming it."""
-  for path in config_files or ():
-    if not os.path.isfile(path):
-      raise UsageError(f"--gin_config {path}: file not found")
-  # `include 'gin_configs/...'` lines resolve from the working directory or the repository root.
-  gin.add_config_file_search_path(REPO_ROOT)
-  for path in config_files or ():
+  """Parses gin files, then bindings, in order; a bad one becomes a UsageError naming it.
+
+  A file, and every `include` in it, is a path or a name among the shipped configs
+  (`models/beta_vae.gin`), found by `gin_files.resolve`.
+  """
+  paths = []
+  for name in config_files or ():
+    try:
+      paths.append((name, gin_files.resolve(name)))
+    except FileNotFoundError as e:
+      raise UsageError(f"--gin_config {name}: {first_line(e)}") from e
+  gin_files.use_for_includes()
+  for name, path in paths:
     try:
       gin.parse_config_file(path)
-    except GIN_ERRORS as e:
-      raise UsageError(f"--gin_config {path}: {first_line(e)}") from e
+    except GIN_ERRORS + (OSError,) as e:
+      raise UsageError(f"--gin_config {name}: {first_line(e)}") from e
   for binding in bindings or ():
     try:
       gin.parse_config(binding)
-    except GIN_ERRORS as e:
+    except GIN_ERRORS + (OSError,) as e:
       raise UsageError(f"--gin_bindings {binding!r}: {first_line(e)}") from e
   gin.finalize()
 

@@ -20,8 +20,9 @@ import numpy as np
 from common import cli
 from common import io_utils
 from common import validation
-from evaluation import metrics as metric_registry
+from evaluation import metrics as metric_catalog
 from evaluation import trained_model
+from evaluation.metrics import registry as metric_registry
 from evaluation.metrics import udr
 
 # Metrics that need the full posterior (mean and covariance), not only codes.
@@ -87,7 +88,7 @@ def _with_setting_name(name, fn, error):
   """The first line of a metric's error, its setting named with the metric's settings name
   (`mig.num_bins`, `beta_vae_score.num_train`: also its gin name)."""
   line = cli.first_line(error)
-  gin_name = metric_registry.gin_name(name)
+  gin_name = metric_catalog.gin_name(name)
   for setting in metric_settings(name, fn):
     if line.startswith((f"{setting}=", f"{setting}:")):
       return f"{gin_name}.{line}"

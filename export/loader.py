@@ -20,6 +20,11 @@ of numpy arrays:
   decode(z)            mean [B, *observation_shape]; plus logits for Bernoulli decoders
   reconstruct(images)  decode() of the posterior mean
   sample_prior(count)  z [count, d] drawn from the model's prior (`code_prior`) and decode() of it
+
+Serving tools need no zoo at all: `serving_default` (what TF Serving and `saved_model_cli run`
+call by default) and `serve` (what `keras.layers.TFSMLayer(path)` calls) are `encode` under
+the names they look for. Exports written before these existed load all the same; only the four
+signatures above are required. The model card `README.md` beside `saved_model.pb` says how.
 """
 import json
 import os
@@ -31,6 +36,8 @@ import tensorflow as tf
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 SIGNATURES = ("encode", "decode", "reconstruct", "sample_prior")
+# `encode` again, under the names serving tools call by default (absent from older exports).
+SERVING_SIGNATURES = ("serving_default", "serve")
 REQUIRED_METADATA = ("format_version", "model", "posterior_family", "posterior_scale",
                      "latent_dim", "dataset", "observation_shape", "decoder_output",
                      "training_step", "gin_config")
@@ -63,6 +70,16 @@ def check_metadata_values(metadata, path):
     refuse("observation_shape", "a list of positive integers")
   if metadata["training_step"] is not None and not _is_int(metadata["training_step"], 0):
     refuse("training_step", "a non-negative integer")
+  # Keys added after format version 1 first shipped: optional, so older exports still load.
+  if metadata.get("encoder") is not None and not isinstance(metadata["encoder"], str):
+    refuse("encoder", "a string or null")
+  if metadata.get("seed") is not None and not _is_int(metadata["seed"], 0):
+    refuse("seed", "a non-negative integer or null")
+  losses = metadata.get("final_losses")
+  if losses is not None and not (isinstance(losses, dict) and all(
+      isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+      for k, v in losses.items())):
+    refuse("final_losses", "an object of loss term -> number, or null")
   if (metadata["posterior_family"] == "factorized") != (metadata["posterior_scale"] == "stddev"):
     raise ValueError(f"{path}: posterior_family {metadata['posterior_family']!r} with "
                      f"posterior_scale {metadata['posterior_scale']!r}, expected stddev for the "
@@ -89,6 +106,10 @@ def check_metadata_against_model(metadata, saved_model, path):
               "decoder_output": metadata["decoder_output"]}
   differing = [f"{key} {expected[key]!r} (the signatures have {found[key]!r})"
                for key in found if found[key] != expected[key]]
+  for name in SERVING_SIGNATURES:
+    if name in saved_model.signatures and (signature_shapes_of(saved_model.signatures[name])
+                                           != signature_shapes_of(encode)):
+      differing.append(f"signature {name} (expected the inputs and outputs of encode)")
   saved = getattr(saved_model, "metadata_json", None)
   if saved is not None:
     copy = json.loads(saved.numpy().decode("utf-8"))
@@ -99,6 +120,19 @@ def check_metadata_against_model(metadata, saved_model, path):
       differing.append("gin_config (differs from the SavedModel's copy)")
   if differing:
     raise ValueError(f"{path}: does not describe this SavedModel: {'; '.join(differing)}")
+
+
+def _spec_text(spec):
+  return {"dtype": spec.dtype.name, "shape": _spec_shape(spec)}
+
+
+def signature_shapes_of(function):
+  """{"inputs": {name: {"dtype", "shape"}}, "outputs": {...}} of a loaded signature; None in a
+  shape is a dimension of any size (the batch)."""
+  return {"inputs": {name: _spec_text(spec)
+                     for name, spec in sorted(function.structured_input_signature[1].items())},
+          "outputs": {name: _spec_text(spec)
+                      for name, spec in sorted(function.structured_outputs.items())}}
 
 
 def metadata_path(export_dir):
@@ -199,6 +233,11 @@ class ExportedModel:
       function = saved_model.signatures[name]
       self._functions[name] = function
       self._specs[name] = function.structured_input_signature[1]
+
+  def signature_shapes(self):
+    """{signature: `signature_shapes_of` it} for every signature of the SavedModel."""
+    return {name: signature_shapes_of(function)
+            for name, function in sorted(self._saved_model.signatures.items())}
 
   def _call(self, name, **inputs):
     outputs = self._functions[name](**inputs)

@@ -1,7 +1,10 @@
 """Writes a trained zoo model as a SavedModel that programs without zoo can load.
 
 The export holds four signatures (see `export.loader` for their inputs and outputs), all with a
-dynamic batch size, and the asset `assets/metadata.json` describing the model. It is written into
+dynamic batch size, plus `encode` again under the names serving tools call by default
+(`serving_default` for TF Serving and saved_model_cli, `serve` for Keras's TFSMLayer); the
+asset `assets/metadata.json` describing the model; and a model card `README.md` written from
+that metadata and the saved signatures (`export.model_card`). It is written into
 a hidden staging directory next to the target and renamed into place, so an export interrupted
 at any point leaves no directory at the target; replacing an existing export moves the old one
 aside first and deletes it only after the new one is in place. Staging directories are named
@@ -13,12 +16,15 @@ import os
 import shutil
 import tempfile
 
+import keras
 import tensorflow as tf
 
 from export import check_export_target
 from export import loader
+from export import model_card
 from zoo.posteriors import gaussian_utils
 from zoo.training import checkpoints
+from zoo.training import loop
 from zoo.training import run_config
 
 class ModelOutputs:
@@ -79,24 +85,57 @@ class ExportModule(tf.Module):
     super().__init__(name="zoo_export")
     outputs = ModelOutputs(model)
     self.posterior_scale = outputs.posterior_scale
-    # Only the variables the signatures read are tracked, hence saved.
-    self.model_variables = list(model.export_variables())
+    # Only the variables the signatures read are tracked, hence saved: the tf.Variables inside
+    # the Keras variables, which the functions capture. (Tracking the Keras wrappers saves a copy
+    # of each under another name, which TF1-style loaders such as `saved_model_cli run` restore
+    # instead of the variables the signatures read.)
+    self.model_variables = [v.value if isinstance(v, keras.Variable) else v
+                            for v in model.export_variables()]
     images = tf.TensorSpec([None, *model.observation_shape], tf.float32, name="images")
     codes = tf.TensorSpec([None, outputs.latent_dim], tf.float32, name="z")
     count = tf.TensorSpec([], tf.int32, name="count")
     self.encode = tf.function(outputs.encode, input_signature=[images])
+    # Keras's TFSMLayer(path) calls the attribute `serve` (a function, not only a signature).
+    self.serve = self.encode
     self.decode = tf.function(outputs.decode, input_signature=[codes])
     self.reconstruct = tf.function(outputs.reconstruct, input_signature=[images])
     self.sample_prior = tf.function(outputs.sample_prior, input_signature=[count])
 
   def signatures(self):
-    return {"encode": self.encode, "decode": self.decode, "reconstruct": self.reconstruct,
-            "sample_prior": self.sample_prior}
+    signatures = {"encode": self.encode, "decode": self.decode, "reconstruct": self.reconstruct,
+                  "sample_prior": self.sample_prior}
+    signatures.update({name: self.encode for name in loader.SERVING_SIGNATURES})
+    return signatures
 
 
-def export_metadata(trained, module):
-  """The dict written to assets/metadata.json, for a `zoo.training.checkpoints.RestoredRun`."""
+def _encoder_label(model_config):
+  """The encoder as the shipped encoder gin files name it (`mlp`, `conv64_split`), from the
+  model's arguments; InfoGAN's Q head is its discriminator; None if neither."""
+  if model_config.get("name") == "infogan":
+    return "infogan_discriminator"
+  return model_config.get("encoder")
+
+
+def final_losses(model_dir, training_step):
+  """{term: value} of the losses zoo-train recorded at `training_step` (train_results.json),
+  or None when the run's results are missing or belong to another step."""
+  path = os.path.join(model_dir, loop.TRAIN_RESULTS)
+  try:
+    with open(path) as f:
+      results = json.load(f)
+  except (OSError, ValueError):
+    return None
+  if not isinstance(results, dict) or results.get("final_step") != training_step:
+    return None
+  return {key[len("loss."):]: float(value) for key, value in sorted(results.items())
+          if key.startswith("loss.") and isinstance(value, (int, float))}
+
+
+def export_metadata(trained, module, losses=None):
+  """The dict written to assets/metadata.json, for a `zoo.training.checkpoints.RestoredRun`
+  and the run's final losses (`final_losses`)."""
   model = trained.model
+  config = trained.run_config
   return {
       "format_version": loader.FORMAT_VERSION,
       "model": model.model_name,
@@ -109,8 +148,11 @@ def export_metadata(trained, module):
       "decoder_output": model.decoder_output,
       "training_step": trained.training_step,
       "checkpoint": os.path.basename(trained.checkpoint),
+      "encoder": _encoder_label(config["model"]),
+      "seed": config["training"].get("seed"),
+      "final_losses": losses,
       "gin_config": trained.gin_config,
-      "run_config": trained.run_config,
+      "run_config": config,
   }
 
 
@@ -178,7 +220,10 @@ def write_export(module, metadata, export_dir, overwrite=False, log_fn=print):
                                        name="metadata_json")
     staged = os.path.join(staging_root, "saved_model")
     tf.saved_model.save(module, staged, signatures=module.signatures())
-    loader.load(staged)  # what a reader will check, checked before publishing
+    saved = loader.load(staged)  # what a reader will check, checked before publishing
+    # The card describes what was saved: the metadata read back and the loaded signatures.
+    with open(os.path.join(staged, model_card.CARD_FILE), "w", encoding="utf-8") as f:
+      f.write(model_card.render(saved.metadata, saved.signature_shapes()))
     _publish(staged, export_dir, aside=os.path.join(staging_root, "previous"))
   finally:
     previous = os.path.join(staging_root, "previous")
@@ -188,11 +233,12 @@ def write_export(module, metadata, export_dir, overwrite=False, log_fn=print):
 
 
 def export_model(model, export_dir, ground_truth_data, overwrite=False, log_fn=print):
-  """Exports a zoo model in memory (e.g. after `model.fit`) trained on `ground_truth_data`.
+  """Exports a zoo model in memory (e.g. after `fit`) trained on `ground_truth_data`.
 
   The metadata records the model's arguments (`get_config`) and the data set's (as
   `zoo.data.get_dataset` built it), so `evaluation.trained_model.from_export` rebuilds the data
-  set; training_step is the compiled optimizer's step count (None if never compiled).
+  set; training_step is the compiled optimizer's step count (None if never compiled), and the
+  training seed and final losses, which only zoo-train records, are None.
 
   Returns:
     The metadata written with the export.
@@ -224,7 +270,8 @@ def export_model_dir(model_dir, export_dir, checkpoint=None, overwrite=False, lo
   check_export_target(export_dir, overwrite)
   trained = checkpoints.restore_run(model_dir, checkpoint, log_fn=log_fn, program="zoo-export")
   module = ExportModule(trained.model)
-  metadata = export_metadata(trained, module)
+  metadata = export_metadata(trained, module,
+                             final_losses(model_dir, trained.training_step))
   log_fn(f"[zoo-export] exporting {metadata['model']}/{metadata['posterior_family']} "
          f"from {trained.checkpoint} (step {metadata['training_step']})")
   write_export(module, metadata, export_dir, overwrite=overwrite, log_fn=log_fn)

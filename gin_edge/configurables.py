@@ -6,8 +6,7 @@ from its signatures, so they cannot drift apart):
 
   training.*                  zoo.training.train's settings (loop.TRAINING_SETTINGS)
   dataset.name, dataset.*     zoo.data.get_dataset's name (and, as always, extra arguments)
-  dsprites.*, shapes3d.*, ... each data set's constructor (the colour and noisy dSprites use
-                              dsprites')
+  dsprites.*, shapes3d.*, ... each data set's constructor, under its registry name
   model.name, model.latent_dim
   posterior.name              the family (required); correlated_noise.rho, low_rank.rank
   encoder.kind, encoder.split the encoder name (kind, "_split" when split) and its options
@@ -88,10 +87,8 @@ def _register_all():
   train_defaults = defaults_of(training.train)
   register("training", {k: train_defaults[k] for k in training.TRAINING_SETTINGS})
   register("dataset", {"name": None}, extra=True)
-  for name in zoo_data.REGISTRY:
-    owner = run_config.constructor_owner(name)
-    if owner not in CONFIGURABLES:
-      register(owner, zoo_data.constructor_defaults(zoo_data.REGISTRY[owner]))
+  for name, cls in zoo_data.REGISTRY.items():
+    register(name, zoo_data.constructor_defaults(cls))
   register("model", {"name": "beta_vae",
                       "latent_dim": models.model_arguments("vae")["latent_dim"]})
   register("posterior", {"name": None}, extra=True, check=_require_family)

@@ -9,7 +9,8 @@ import gin
 
 from common import cli
 from evaluation import evaluate
-from evaluation import metrics as metric_registry
+from evaluation import metrics as metric_catalog
+from evaluation.metrics import registry as metric_registry
 from evaluation.metrics import udr
 from evaluation.pictures import make_pictures
 from gin_edge import configurables
@@ -18,43 +19,28 @@ _SKIP = ("ground_truth_data", "representation_function", "posterior_function",
          "posterior_functions", "reconstruction_function", "random_state")
 
 
-def register_metric_configurables(required=()):
-  """Registers the configurable of every metric that imports (all must that `required` names):
-  a settings file may name any metric (a study's names all of them)."""
-  for name in metric_registry.REGISTRY:
-    gin_name = metric_registry.gin_name(name)
-    if gin_name in configurables.CONFIGURABLES:
-      continue
-    try:
-      fn = metric_registry.REGISTRY[name]
-    except ImportError:
-      if name in required:
-        raise
-      continue
-    configurables.register(gin_name, evaluate.setting_defaults(fn))
+def _register_all():
+  """Every metric's configurable (a settings file may name any metric: a study's names all of
+  them), UDR's and the pictures'."""
+  for name, fn in metric_registry.REGISTRY.items():
+    configurables.register(metric_catalog.gin_name(name), evaluate.setting_defaults(fn))
+  configurables.register("udr", {k: v for k, v in evaluate.setting_defaults(
+      udr.compute_udr).items() if k not in _SKIP})
+  configurables.register("pictures", configurables.defaults_of(make_pictures.picture_settings))
 
 
-def _register_fixed():
-  if "udr" not in configurables.CONFIGURABLES:
-    configurables.register("udr", {k: v for k, v in evaluate.setting_defaults(
-        udr.compute_udr).items() if k not in _SKIP})
-  if "pictures" not in configurables.CONFIGURABLES:
-    configurables.register("pictures", configurables.defaults_of(make_pictures.picture_settings))
+_register_all()
 
 
-_register_fixed()
-
-
-def parse(gin_files=(), gin_bindings=(), required=()):
-  """Clears gin and parses the settings files and bindings (every metric registered first)."""
-  register_metric_configurables(required)
+def parse(gin_files=(), gin_bindings=()):
+  """Clears gin and parses the settings files and bindings."""
   gin.clear_config()
   cli.parse_gin(list(gin_files), list(gin_bindings))
 
 
 def metric_settings(names):
   """{metric: {parameter: value}} of `names` as the parsed gin configuration sets them."""
-  return {name: configurables.settings(metric_registry.gin_name(name)) for name in names}
+  return {name: configurables.settings(metric_catalog.gin_name(name)) for name in names}
 
 
 def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None,
@@ -62,7 +48,7 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None,
                    log_fn=print):
   """zoo-evaluate: `evaluation.evaluate.run_evaluation` with the settings gin gives."""
   names = evaluate.parse_metric_names(metrics)
-  parse(gin_files, gin_bindings, required=names)
+  parse(gin_files, gin_bindings)
   return evaluate.run_evaluation(output_dir, metrics, saved_model=saved_model,
                                  model_dir=model_dir, checkpoint=checkpoint, seed=seed,
                                  codes=codes, settings=metric_settings(names), log_fn=log_fn)

@@ -6,7 +6,9 @@ the same lock, the same DONE and the same files in the shared --output_dir as th
 executor, so skipping finished runs, resuming, `--only_run` and `--aggregate_only` work the same
 either way, and a run may be finished by either. Requirements of the cluster: every node has
 this package installed with the Python Ray runs (start Ray with the virtual environment's
-`ray`) and sees --output_dir, and gin files outside the repository, at the same paths.
+`ray`) and sees --output_dir, and the study's own gin files (those that are not shipped with
+the package), at the same paths. The shipped gin files a run names are those of the node's own
+installation, wherever it lies (`_relocated`).
 
 A run whose worker process or node dies is retried by Ray (`max_retries` times) and resumes:
 zoo-train continues from the newest intact checkpoint, the export and the evaluation are
@@ -26,6 +28,7 @@ import ray
 from ray.util.queue import Queue
 
 from common import cli
+from common import gin_files
 from studies import run_dirs
 from studies import runner
 from studies import stages
@@ -70,20 +73,23 @@ def disconnect():
   ray.shutdown()
 
 
-def _relocated(run, driver_root):
-  """The run with gin files of the driver's checkout pointed at this node's checkout."""
+def _relocated(run, driver_configs):
+  """The run with the driver's shipped gin files (under `driver_configs`, the driver's
+  `gin_files.shipped_dir()`) pointed at the same files of this node's installation."""
+  here = gin_files.shipped_dir()
+
   def move(path):
-    if path.startswith(driver_root + os.sep):
-      return os.path.join(cli.REPO_ROOT, path[len(driver_root) + 1:])
+    if path.startswith(driver_configs + os.sep):
+      return os.path.join(here, path[len(driver_configs) + 1:])
     return path
   return dataclasses.replace(
       run, train_gin_files=tuple(move(p) for p in run.train_gin_files),
       evaluation_gin_files=tuple(move(p) for p in run.evaluation_gin_files))
 
 
-def _run_task(run, output_dir, threads, driver_root, events):
+def _run_task(run, output_dir, threads, driver_configs, events):
   """The Ray task of one run: its stages on this node, reporting its start to the driver."""
-  run = _relocated(run, driver_root)
+  run = _relocated(run, driver_configs)
 
   def on_start():
     events.put((run.name, os.getpid()))
@@ -136,7 +142,8 @@ def run_study(runs, output_dir, cpus_per_run=1.0, gpus_per_run=0.0, max_runs=Non
   events = Queue(actor_options={"num_cpus": 0})
   task = _REMOTE_RUN.options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
                              max_retries=max_retries, retry_exceptions=False)
-  pending = {task.remote(run, output_dir, threads, cli.REPO_ROOT, events): run for run in now}
+  pending = {task.remote(run, output_dir, threads, gin_files.shipped_dir(), events): run
+             for run in now}
   first_start = {}
   attempts = {}
 

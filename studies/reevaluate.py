@@ -147,7 +147,7 @@ def udr_of_seed_groups(runs, output_dir, log_fn=print, env=None, python=None):
     {configuration: path of its udr_results.json} for the groups computed, and the
     configurations whose zoo-evaluate --udr failed, {configuration: log file}.
   """
-  python = python or sys.executable
+  python = stages.python_command(python or sys.executable)
   written, failed = {}, {}
   for group, members in seed_groups(runs).items():
     finished = [run for run in members if run_dirs.read_done(output_dir, run.name) is not None]
@@ -156,7 +156,7 @@ def udr_of_seed_groups(runs, output_dir, log_fn=print, env=None, python=None):
     first = finished[0]
     group_dir = os.path.join(output_dir, UDR_DIR, group)
     os.makedirs(group_dir, exist_ok=True)
-    argv = [python, "-m", "binaries.evaluate_main", "--udr",
+    argv = [*python, "-m", "binaries.evaluate_main", "--udr",
             f"--output_dir={group_dir}", f"--seed={first.evaluation_seed}"]
     argv += [f"--saved_model={run_dirs.RunPaths.of(output_dir, run.name).export_dir}"
              for run in finished]

@@ -13,10 +13,9 @@ import re
 
 import gin
 
-from common import cli
-from evaluation import metrics as metric_registry
+from common import gin_files
+from evaluation import metrics as metric_names
 
-GIN_DIR = os.path.join(cli.REPO_ROOT, "gin_configs")
 # Posterior families with a parameter written `family:value` in a study, and its gin binding.
 POSTERIOR_PARAMETERS = {"correlated_noise": ("rho", float), "low_rank": ("rank", int)}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.]+$")
@@ -63,16 +62,18 @@ def study_spec(name=None, models=None, posteriors=("factorized",),
 
   Args:
     name: the study's name (letters, digits, `_`, `.`); required.
-    models: required; model names (gin_configs/models/NAME.gin) or paths of model gin files.
-    posteriors: family names (gin_configs/posteriors/NAME.gin), optionally with the family's
+    models: required; model names (the shipped models/NAME.gin) or gin files (a path, or a
+      shipped name ending in .gin; see `common.gin_files.resolve`).
+    posteriors: family names (the shipped posteriors/NAME.gin), optionally with the family's
       parameter: `correlated_noise:0.5` binds correlated_noise.rho, `low_rank:2` low_rank.rank.
-    encoders: encoder names (gin_configs/encoders/NAME.gin) or gin file paths.
-    dataset: data set name (gin_configs/datasets/NAME.gin) or a gin file path.
+    encoders: encoder names (the shipped encoders/NAME.gin) or gin files.
+    dataset: data set name (the shipped datasets/NAME.gin) or a gin file.
     training_bindings: gin bindings for every run, applied after the files (steps, batch size,
       image size, latent_dim, ...). The seed comes from `seeds`, not from here.
     seeds: training seeds (`training.seed`); every configuration runs once per seed.
     metrics: comma list (or list) of zoo-evaluate metric names, or "all".
-    evaluation_config: optional gin file of metric settings passed to zoo-evaluate.
+    evaluation_config: optional gin file (path or shipped name) of metric settings passed to
+      zoo-evaluate.
     evaluation_bindings: metric-setting bindings passed to zoo-evaluate after that file.
     evaluation_seed: zoo-evaluate --seed (the same for every run, as in the reference study).
     sweep: axes every run sweeps: a dict of gin binding -> list of values, e.g.
@@ -140,21 +141,29 @@ def _jsonable(value):
   return value
 
 
+def study_file(name):
+  """The absolute path of a study gin file given as a path or a shipped name
+  (`studies/posterior_correlation_cpu.gin`)."""
+  try:
+    return gin_files.resolve(name)
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f"--study {name}: {e} (expected a gin file binding study.*)") from e
+
+
 def load_study(path, bindings=()):
-  """Parses a study gin file (plus `study.*` bindings) into a StudySpec.
+  """Parses a study gin file (a path or a shipped name, plus `study.*` bindings) into a
+  StudySpec.
 
   Leaves gin cleared: the study's bindings are not training bindings.
   """
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"--study {path}: file not found (expected a gin file binding "
-                            "study.*)")
+  resolved = study_file(path)
   gin.clear_config()
   try:
-    gin.add_config_file_search_path(cli.REPO_ROOT)
+    gin_files.use_for_includes()
     try:
-      gin.parse_config_files_and_bindings([path], list(bindings))
+      gin.parse_config_files_and_bindings([resolved], list(bindings))
       spec = study_spec()
-    except (ValueError, SyntaxError, KeyError, TypeError, RuntimeError) as e:
+    except (ValueError, SyntaxError, KeyError, TypeError, RuntimeError, OSError) as e:
       message = " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else (
           type(e).__name__)
       raise ValueError(f"--study {path}: bad study file: {message}") from e
@@ -163,28 +172,25 @@ def load_study(path, bindings=()):
   return spec
 
 
-def _known_names(kind):
-  directory = os.path.join(GIN_DIR, kind)
-  return sorted(f[:-4] for f in os.listdir(directory) if f.endswith(".gin"))
-
-
 def _resolve_gin_file(entry, kind, field):
-  """(label, absolute path) of a name in gin_configs/KIND/ or of a gin file path."""
+  """(label, absolute path) of a name among the shipped KIND/ files, or of a gin file (a path
+  or a shipped name such as `models/beta_vae.gin`, found by `gin_files.resolve`)."""
   if not isinstance(entry, str) or not entry:
     raise ValueError(f"study.{field}: entry {entry!r} is not a name or a gin file path")
   if entry.endswith(".gin") or os.sep in entry:
-    for candidate in (entry, os.path.join(cli.REPO_ROOT, entry)):
-      if os.path.isfile(candidate):
-        label = re.sub(r"[^A-Za-z0-9_.]", "_", os.path.basename(entry)[:-4] if
-                       entry.endswith(".gin") else os.path.basename(entry))
-        return label, os.path.abspath(candidate)
-    raise FileNotFoundError(f"study.{field}: gin file {entry} not found")
-  path = os.path.join(GIN_DIR, kind, entry + ".gin")
-  if not _NAME_PATTERN.match(entry) or not os.path.isfile(path):
+    try:
+      path = gin_files.resolve(entry)
+    except FileNotFoundError as e:
+      raise FileNotFoundError(f"study.{field}: {e}") from e
+    label = re.sub(r"[^A-Za-z0-9_.]", "_", os.path.basename(entry)[:-4] if
+                   entry.endswith(".gin") else os.path.basename(entry))
+    return label, path
+  known = gin_files.shipped_names(kind)
+  if not _NAME_PATTERN.match(entry) or entry not in known:
     raise ValueError(f"study.{field}: unknown {kind[:-1] if kind != 'datasets' else 'data set'} "
-                     f"{entry!r}; expected one of {', '.join(_known_names(kind))} or a gin "
-                     "file path")
-  return entry, path
+                     f"{entry!r}; expected one of {', '.join(known)} (the shipped "
+                     f"{os.path.join(gin_files.shipped_dir(), kind)}/) or a gin file")
+  return entry, os.path.join(gin_files.shipped_dir(), kind, entry + ".gin")
 
 
 def _parse_posterior(entry):
@@ -192,12 +198,12 @@ def _parse_posterior(entry):
   if not isinstance(entry, str) or not entry:
     raise ValueError(f"study.posteriors: entry {entry!r} is not a family name")
   family, _, text = entry.partition(":")
-  known = _known_names("posteriors")
+  known = gin_files.shipped_names("posteriors")
   if family not in known:
     raise ValueError(f"study.posteriors: unknown family {family!r} in {entry!r}; expected one "
                      f"of {', '.join(known)}, optionally as correlated_noise:RHO or "
                      "low_rank:RANK")
-  path = os.path.join(GIN_DIR, "posteriors", family + ".gin")
+  path = os.path.join(gin_files.shipped_dir(), "posteriors", family + ".gin")
   rho = 0.0 if family == "factorized" else float("nan")
   if not text:
     if ":" in entry:
@@ -377,21 +383,20 @@ def expand_runs(spec):
   if any(re.match(r"\s*training\.seed\s*=", b) for b in spec.training_bindings):
     raise ValueError("study.training_bindings: binds training.seed; give the seeds as "
                      "study.seeds instead")
-  metric_names = [m.strip() for m in str(spec.metrics).split(",") if m.strip()]
-  if metric_names == ["all"]:
-    metric_names = sorted(metric_registry.REGISTRY)
-  unknown = [m for m in metric_names if m not in metric_registry.REGISTRY]
-  if not metric_names or unknown:
+  names = [m.strip() for m in str(spec.metrics).split(",") if m.strip()]
+  if names == ["all"]:
+    names = sorted(metric_names.METRIC_NAMES)
+  unknown = [m for m in names if m not in metric_names.METRIC_NAMES]
+  if not names or unknown:
     raise ValueError(f"study.metrics {spec.metrics!r}: unknown metric(s) "
                      f"{', '.join(unknown) or '(none)'}; expected a comma list of "
-                     f"{', '.join(sorted(metric_registry.REGISTRY))}")
+                     f"{', '.join(sorted(metric_names.METRIC_NAMES))}")
   evaluation_files = ()
   if spec.evaluation_config:
-    path = spec.evaluation_config
-    path = path if os.path.isfile(path) else os.path.join(cli.REPO_ROOT, path)
-    if not os.path.isfile(path):
-      raise FileNotFoundError(f"study.evaluation_config: {spec.evaluation_config} not found")
-    evaluation_files = (os.path.abspath(path),)
+    try:
+      evaluation_files = (gin_files.resolve(spec.evaluation_config),)
+    except FileNotFoundError as e:
+      raise FileNotFoundError(f"study.evaluation_config: {e}") from e
 
   models = [_resolve_gin_file(m, "models", "models") for m in spec.models]
   posteriors = [_parse_posterior(p) for p in spec.posteriors]
@@ -417,7 +422,7 @@ def expand_runs(spec):
             train_gin_files=(model_file, posterior_file, encoder_file, dataset_file),
             train_gin_bindings=(tuple(spec.training_bindings) + posterior_bindings
                                 + sweep_bindings + (f"training.seed = {seed}",)),
-            metrics=",".join(metric_names), evaluation_gin_files=evaluation_files,
+            metrics=",".join(names), evaluation_gin_files=evaluation_files,
             evaluation_gin_bindings=tuple(spec.evaluation_bindings),
             evaluation_seed=spec.evaluation_seed, sweep=swept, sweep_axes=axes))
   names = [run.name for run in runs]

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from common import cli
+from studies import spec
 
 STAGES = ("train", "export", "evaluate")
 # What TensorFlow, OpenMP and the BLAS libraries read for their number of threads.
@@ -29,15 +29,26 @@ _PR_SET_PDEATHSIG = 1
 _PRCTL = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
 
 
+def python_command(python):
+  """How a stage starts Python: without the working directory at the front of sys.path
+  (`-P`, Python 3.11 and later), so that a user's `common.py` or `zoo/` where zoo-study runs
+  cannot stand in for the installed package."""
+  return [python, "-P"] if sys.version_info >= (3, 11) else [python]
+
+
 def stage_commands(run, paths, python=None):
-  """[(stage, argv)] running the project's binaries for one run."""
-  python = python or sys.executable
-  train = [python, "-m", "binaries.train_main", f"--model_dir={paths.model_dir}"]
+  """[(stage, argv)] running the project's binaries for one run.
+
+  Gin files are absolute paths (see `spec.RunConfig`), so a stage runs the same from any
+  working directory.
+  """
+  python = python_command(python or sys.executable)
+  train = [*python, "-m", "binaries.train_main", f"--model_dir={paths.model_dir}"]
   train += [f"--gin_config={f}" for f in run.train_gin_files]
   train += [f"--gin_bindings={b}" for b in run.train_gin_bindings]
-  export = [python, "-m", "binaries.export_main", f"--model_dir={paths.model_dir}",
+  export = [*python, "-m", "binaries.export_main", f"--model_dir={paths.model_dir}",
             f"--export_dir={paths.export_dir}", "--overwrite"]
-  evaluate = [python, "-m", "binaries.evaluate_main", f"--saved_model={paths.export_dir}",
+  evaluate = [*python, "-m", "binaries.evaluate_main", f"--saved_model={paths.export_dir}",
               f"--output_dir={paths.evaluation_dir}", f"--metrics={run.metrics}",
               f"--seed={run.evaluation_seed}"]
   evaluate += [f"--gin_config={f}" for f in run.evaluation_gin_files]
@@ -49,8 +60,8 @@ def cluster_commands(study_file, study_bindings, output_dir, runs):
   """One self-contained shell command per run (`zoo-study --only_run=RUN`), for schedulers."""
   script = os.path.join(os.path.dirname(sys.executable), "zoo-study")
   program = ([script] if os.path.isfile(script)
-             else [sys.executable, "-m", "binaries.study_main"])
-  common = program + [f"--study={os.path.abspath(study_file)}"]
+             else [*python_command(sys.executable), "-m", "binaries.study_main"])
+  common = program + [f"--study={spec.study_file(study_file)}"]
   common += [f"--study_bindings={b}" for b in study_bindings]
   common.append(f"--output_dir={os.path.abspath(output_dir)}")
   return [shlex.join(common + [f"--only_run={run.name}"]) for run in runs]
@@ -89,9 +100,11 @@ def _die_with_parent(parent_pid):
 def start_stage(argv, log_file, env):
   """Starts one stage process, its output appended to the open `log_file` after its command.
 
-  The process leads a process group of its own (so that `stop_stage_processes` reaches what it
-  starts), and the kernel kills it when the thread that called this ends; call it from the main
-  thread, whose end is zoo-study's.
+  It runs in zoo-study's working directory, as the stages of `--in_process` do, so a relative
+  path in a binding means what it means to zoo-train run by hand there. The process leads a
+  process group of its own (so that `stop_stage_processes` reaches what it starts), and the
+  kernel kills it when the thread that called this ends; call it from the main thread, whose
+  end is zoo-study's.
   """
   log_file.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(argv)}\n")
   log_file.flush()
@@ -101,7 +114,7 @@ def start_stage(argv, log_file, env):
   # that it needs none.
   return subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
       argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-      cwd=cli.REPO_ROOT, start_new_session=True,
+      start_new_session=True,
       preexec_fn=lambda: _die_with_parent(parent_pid))
 
 

@@ -171,48 +171,5 @@ class DSpritesRenderingTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(64 / best, 2000)
 
 
-class DSpritesVariantsTest(tf.test.TestCase, parameterized.TestCase):
-
-  @parameterized.parameters(64, 32)
-  def test_color_dsprites_paints_the_sprite_one_colour(self, size):
-    data = dsprites.ColorDSprites(size)
-    self.assertEqual(data.observation_shape, (size, size, 3))
-    factors = data.sample_factors(100, np.random.RandomState(0))
-    images = data.sample_observations_from_factors(factors, np.random.RandomState(1))
-    self.assertEqual(images.shape, (100, size, size, 3))
-    self.assertEqual(images.dtype, np.float32)
-    mask = dsprites.DSprites(size).render(factors).astype(bool)
-    self.assertAllEqual(images.max(axis=3) > 0, mask)
-    colours = images.max(axis=(1, 2))  # [N, 3]: the sprite's colour.
-    self.assertAllEqual(images, mask[..., None] * colours[:, None, None, :])
-    self.assertBetween(colours.min(), 0.5, 0.6)
-    self.assertBetween(colours.max(), 0.9, 1.0)
-    self.assertLen(np.unique(colours[:, 0]), 100)
-    # The colours are the reference code's draw from the same state.
-    expected = np.random.RandomState(1).uniform(0.5, 1, [100, 3, 1, 1])[:, :, 0, 0]
-    self.assertAllClose(colours, expected, atol=1e-7)
-
-  @parameterized.parameters(64, 32)
-  def test_noisy_dsprites_has_a_white_sprite_on_noise(self, size):
-    data = dsprites.NoisyDSprites(size)
-    self.assertEqual(data.observation_shape, (size, size, 3))
-    factors = data.sample_factors(50, np.random.RandomState(0))
-    images = data.sample_observations_from_factors(factors, np.random.RandomState(1))
-    self.assertEqual(images.shape, (50, size, size, 3))
-    self.assertEqual(images.dtype, np.float32)
-    mask = dsprites.DSprites(size).render(factors).astype(bool)
-    self.assertAllEqual(images[mask], np.ones_like(images[mask]))
-    background = images[~mask]
-    self.assertBetween(background.min(), 0.0, 0.01)
-    self.assertLess(background.max(), 1.0)
-    # Uniform [0, 1] noise: mean 1/2 and variance 1/12 over >= 150,000 values.
-    self.assertAllClose(background.mean(), 0.5, atol=0.01)
-    self.assertAllClose(background.var(), 1 / 12, atol=0.003)
-    again = data.sample_observations_from_factors(factors, np.random.RandomState(1))
-    self.assertAllEqual(images, again)
-    other = data.sample_observations_from_factors(factors, np.random.RandomState(2))
-    self.assertNotAllEqual(images, other)
-
-
 if __name__ == "__main__":
   tf.test.main()

@@ -99,28 +99,29 @@ class RegistryTest(tf.test.TestCase):
 
   def test_names(self):
     self.assertEqual(sorted(zoo.data.REGISTRY), [
-        "color_dsprites", "dsprites", "dsprites_file", "linear_gaussian", "mpi3d",
-        "noisy_dsprites", "shapes3d"])
+        "cars3d", "color_dsprites", "dsprites", "dsprites_file", "dsprites_noshape",
+        "linear_gaussian", "mpi3d_real", "mpi3d_realistic", "mpi3d_toy", "noisy_dsprites",
+        "scream_dsprites", "shapes3d", "smallnorb"])
     for name, cls in zoo.data.REGISTRY.items():
       self.assertEqual(cls.name, name)
       self.assertTrue(issubclass(cls, zoo.data.GroundTruthData))
-    self.assertIsInstance(get_dataset("noisy_dsprites", image_size=32), zoo.data.NoisyDSprites)
+    self.assertIsInstance(get_dataset("dsprites", image_size=32), zoo.data.DSprites)
 
   def test_unknown_names_and_parameters(self):
     with self.assertRaisesRegex(ValueError, r"^name='celeba': expected one of \["
-                                r"'color_dsprites', 'dsprites', .*'shapes3d'\]"):
+                                r"'cars3d', 'color_dsprites', 'dsprites', .*'smallnorb'\]"):
       get_dataset("celeba")
     with self.assertRaisesRegex(ValueError, r"unknown parameters \['size'\]"):
       get_dataset("dsprites", size=32)
 
   def test_gin_selects_the_data_set_and_its_size(self):
-    gin.parse_config(["dataset.name = 'color_dsprites'", "dsprites.image_size = 32"])
+    gin.parse_config(["dataset.name = 'dsprites'", "dsprites.image_size = 32"])
     data = configurables.dataset_from_gin()
-    self.assertIsInstance(data, zoo.data.ColorDSprites)
-    self.assertEqual(data.observation_shape, (32, 32, 3))
+    self.assertIsInstance(data, zoo.data.DSprites)
+    self.assertEqual(data.observation_shape, (32, 32, 1))
     # An argument bound on `dataset` itself wins over the data set's own binding.
     gin.parse_config(["dataset.image_size = 48"])
-    self.assertEqual(configurables.dataset_from_gin().observation_shape, (48, 48, 3))
+    self.assertEqual(configurables.dataset_from_gin().observation_shape, (48, 48, 1))
     with self.assertRaisesRegex(ValueError, r"^dataset.name='celeba': expected one of \["):
       gin.parse_config(["dataset.name = 'celeba'"])
       configurables.dataset_from_gin()

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from evaluation import evaluate
-from evaluation import metrics as metric_registry
+from evaluation.metrics import registry as metric_registry
 from evaluation.trained_model import TrainedModel
 from identity_factors import IdentityFactorsData
 

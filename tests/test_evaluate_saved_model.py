@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from common import cli
 from evaluation import evaluate
-from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from zoo import training
 from gin_edge import configurables  # noqa: F401  (registers every gin configurable)

@@ -1,7 +1,10 @@
 """zoo-export and export.loader: round trips for every posterior family, loading without zoo,
-input checks, refusing foreign directories, and all-or-nothing writes."""
+serving tools (saved_model_cli, Keras's TFSMLayer) on the default signatures, the model card,
+exports made before those existed, input checks, refusing foreign directories, and
+all-or-nothing writes."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,12 +17,15 @@ import numpy as np
 import tensorflow as tf
 
 from common import cli
+from evaluation import evaluate
 from export import loader
+from export import model_card
 from export import saved_model_export
 from zoo import data as zoo_data
 from zoo import models
 from zoo import training
 from zoo.posteriors import gaussian_utils
+from zoo.training import checkpoints
 from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
 from gin_edge import training as gin_training
 from tiny_mlp import TINY_MLP_BINDINGS
@@ -254,9 +260,18 @@ class ExportRoundTripTest(tf.test.TestCase):
                          "logits" if family == "correlated_noise" else "mean")
         with open(os.path.join(run["model_dir"], "operative_config.gin")) as f:
           self.assertEqual(metadata["gin_config"], f.read())
+        self.assertEqual(metadata["encoder"],
+                         "conv64" if family == "correlated_noise" else "mlp")
+        self.assertEqual(metadata["seed"], 0)
+        with open(os.path.join(run["model_dir"], "train_results.json")) as f:
+          results = json.load(f)
+        self.assertEqual(results["final_step"], 2)
+        self.assertEqual(metadata["final_losses"],
+                         {k[len("loss."):]: v for k, v in results.items() if k.startswith("loss.")})
+        self.assertIn("kl_per_latent.2", metadata["final_losses"])
     # Plain TensorFlow sees the same signatures and the asset.
     raw = tf.saved_model.load(self.runs["low_rank"]["export_dir"])
-    self.assertCountEqual(raw.signatures, loader.SIGNATURES)
+    self.assertCountEqual(raw.signatures, loader.SIGNATURES + loader.SERVING_SIGNATURES)
     self.assertEqual(os.path.basename(raw.metadata_file.asset_path.numpy().decode()),
                      "metadata.json")
 
@@ -427,6 +442,11 @@ class ExportDirectoryTest(tf.test.TestCase):
     exported = loader.load(target)
     self.assertEqual(exported.metadata["training_step"], 1)
     self.assertEqual(exported.metadata["checkpoint"], "ckpt-1")
+    # train_results.json holds the losses of step 2, not of this checkpoint.
+    self.assertIsNone(exported.metadata["final_losses"])
+    with open(os.path.join(target, model_card.CARD_FILE)) as f:
+      self.assertIn("| training steps | 1 (checkpoint ckpt-1) |\n| seed | 0 |\n"
+                    "| final losses | not recorded", f.read())
     self.assertEqual(leftovers(self.get_temp_dir()), [])
     # Step 1 and step 2 weights differ, so the replaced export encodes differently.
     x = np.random.RandomState(4).rand(5, 8).astype(np.float32)
@@ -448,6 +468,155 @@ class ExportDirectoryTest(tf.test.TestCase):
       saved_model_export.export_model_dir(self.model_dir, target, checkpoint=other_family,
                                           log_fn=lambda line: None)
     self.assertFalse(os.path.exists(target))
+
+
+def encode_outputs_equal(test, outputs, expected, family):
+  """Serving outputs against loader's encode: the deterministic ones equal, `sample` shaped."""
+  scale = "stddev" if family == "factorized" else "scale_tril"
+  test.assertCountEqual(outputs, ["mean", "sample", scale])
+  test.assertAllClose(np.asarray(outputs["mean"]), expected["mean"], rtol=1e-6, atol=1e-6)
+  test.assertAllClose(np.asarray(outputs[scale]), expected[scale], rtol=1e-6, atol=1e-6)
+  test.assertEqual(np.asarray(outputs["sample"]).shape, expected["sample"].shape)
+
+
+class ServingTest(tf.test.TestCase):
+  """The signatures serving tools call without being told one: `serving_default` and `serve`."""
+
+  def test_tfsmlayer_with_its_default_endpoint_is_encode(self):
+    for family, run in RUNS.items():
+      with self.subTest(family=family):
+        images = run["data"].sample_observations(6, np.random.RandomState(5))
+        layer = keras.layers.TFSMLayer(run["export_dir"])  # call_endpoint="serve"
+        encode_outputs_equal(self, layer(images), run["exported"].encode(images), family)
+        # The Keras layer in a Keras model, as a user would put it.
+        inputs = keras.Input(run["data"].observation_shape)
+        codes = keras.Model(inputs, layer(inputs)["mean"])
+        self.assertAllClose(codes.predict(images, verbose=0),
+                            run["model"].posterior(tf.constant(images), training=False).mean(),
+                            rtol=RTOL, atol=ATOL)
+
+  def test_saved_model_cli_runs_serving_default(self):
+    run = RUNS["correlated_noise"]  # images in, a full scale_tril out
+    root = self.get_temp_dir()
+    images = run["data"].sample_observations(4, np.random.RandomState(6))
+    np.save(os.path.join(root, "images.npy"), images)
+    outdir = os.path.join(root, "outputs")
+    cli_path = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run(
+        [cli_path, "run", "--dir", run["export_dir"], "--tag_set", "serve",
+         "--signature_def", "serving_default", "--inputs",
+         f"images={os.path.join(root, 'images.npy')}", "--outdir", outdir],
+        capture_output=True, text=True, timeout=300)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    outputs = {name[:-len(".npy")]: np.load(os.path.join(outdir, name), allow_pickle=False)
+               for name in os.listdir(outdir)}
+    encode_outputs_equal(self, outputs, run["exported"].encode(images), "correlated_noise")
+
+
+def python_blocks(card):
+  return re.findall(r"```python\n(.*?)```", card, re.S)
+
+
+class ModelCardTest(tf.test.TestCase):
+
+  def test_the_card_is_generated_from_the_metadata_and_the_signatures(self):
+    for family, run in RUNS.items():
+      with self.subTest(family=family):
+        with open(os.path.join(run["export_dir"], model_card.CARD_FILE)) as f:
+          card = f.read()
+        exported = run["exported"]
+        metadata = exported.metadata
+        self.assertEqual(card, model_card.render(metadata, exported.signature_shapes()))
+        # What the card says, written out independently of render().
+        d, shape = 3, ", ".join(str(n) for n in metadata["observation_shape"])
+        encoder = "conv64" if family == "correlated_noise" else "mlp"
+        scale = (f"`stddev` float32 [batch, {d}]" if family == "factorized"
+                 else f"`scale_tril` float32 [batch, {d}, {d}]")
+        for line in [
+            f"# beta_vae with a {family} posterior, trained on {metadata['dataset']}",
+            f"| encoder | {encoder} |",
+            f"| latent dimensions | {d} (prior: normal) |",
+            f"| data set | {metadata['dataset']}, observations float32 [{shape}] |",
+            "| training steps | 2 (checkpoint ckpt-2) |",
+            "| seed | 0 |",
+        ]:
+          self.assertIn(line + "\n", card)
+        losses = metadata["final_losses"]
+        self.assertIn(f"loss {losses['loss']:.4g}, ", card)
+        self.assertIn(f"kl_per_latent [{losses['kl_per_latent.0']:.4g}, ", card)
+        images = f"`images` float32 [batch, {shape}]"
+        encoded = (f"`mean` float32 [batch, {d}]<br>`sample` float32 [batch, {d}]<br>"
+                   f"{scale}")
+        for name in ("encode", "serving_default", "serve"):
+          self.assertIn(f"| `{name}` | {images} | {encoded} | ", card)
+        self.assertIn(f"| `reconstruct` | {images} | ", card)
+        self.assertIn(f"| `decode` | `z` float32 [batch, {d}] |", card)
+        self.assertIn(f"```\n{metadata['gin_config']}```\n", card)
+
+  def test_the_cards_loading_code_runs(self):
+    # The card's Python snippets, pointed at the export, give encode's outputs.
+    run = RUNS["factorized"]
+    with open(os.path.join(run["export_dir"], model_card.CARD_FILE)) as f:
+      blocks = [block.replace(model_card.PLACEHOLDER, run["export_dir"])
+                for block in python_blocks(f.read())]
+    self.assertLen(blocks, 3)  # TensorFlow alone, Keras, the zoo's loader
+    expected = run["exported"].encode(np.zeros((2, 8), np.float32))["mean"]
+    scope = {}
+    for block in blocks:
+      exec(block, scope)  # pylint: disable=exec-used
+      self.assertAllClose(np.asarray(scope["codes"]), expected, rtol=1e-6, atol=1e-6)
+      del scope["codes"]
+
+
+class _ExportModuleBeforeServing(saved_model_export.ExportModule):
+  """ExportModule as zoo-export wrote it before `serving_default`, `serve` and the card: four
+  signatures, and the Keras variables tracked rather than the tf.Variables inside them."""
+
+  def __init__(self, model):
+    super().__init__(model)
+    del self.serve
+    self.model_variables = list(model.export_variables())
+
+  def signatures(self):
+    return {name: getattr(self, name) for name in loader.SIGNATURES}
+
+
+class OldExportTest(tf.test.TestCase):
+
+  def test_an_export_without_serving_signatures_or_card_loads_and_evaluates(self):
+    run = RUNS["full_covariance"]
+    old = os.path.join(self.get_temp_dir(), "old_export")
+    gin.clear_config()
+    try:
+      trained = checkpoints.restore_run(run["model_dir"], log_fn=lambda line: None)
+      module = _ExportModuleBeforeServing(trained.model)
+      metadata = saved_model_export.export_metadata(trained, module)
+    finally:
+      gin.clear_config()
+    for key in ("encoder", "seed", "final_losses"):  # added with the card
+      del metadata[key]
+    saved_model_export.write_export(module, metadata, old, log_fn=lambda line: None)
+    os.remove(os.path.join(old, model_card.CARD_FILE))
+    raw = tf.saved_model.load(old)
+    self.assertCountEqual(raw.signatures, loader.SIGNATURES)
+
+    exported = loader.load(old)
+    images = run["data"].sample_observations(5, np.random.RandomState(7))
+    self.assertAllClose(exported.encode(images)["scale_tril"],
+                        run["exported"].encode(images)["scale_tril"], rtol=1e-6, atol=1e-6)
+    card = model_card.render(exported.metadata, exported.signature_shapes())
+    self.assertIn("| seed | not recorded |", card)
+    self.assertNotIn("serving_default", card)
+    self.assertIn('model.signatures["encode"](images=', card)
+    bindings = ["mig.num_train = 300"]
+    results = {}
+    for name, export_dir in (("old", old), ("new", run["export_dir"])):
+      results[name] = evaluate.run_evaluation(
+          os.path.join(self.get_temp_dir(), f"evaluation_{name}"), metrics="mig",
+          saved_model=export_dir, gin_bindings=bindings, log_fn=lambda line: None)
+      gin.clear_config()
+    self.assertGreater(results["old"]["mig.discrete_mig"], 0.0)
+    self.assertEqual(results["old"]["mig.discrete_mig"], results["new"]["mig.discrete_mig"])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ networks and posterior families; models; training, the callbacks and the `zoo` p
 public API); `export/`; `evaluation/`; `gin_edge/` (every gin configurable); `studies/`;
 `binaries/` (the console scripts). A module may import its own layer and the ones below, never
 one above, and only binaries import project modules inside functions (to keep `--help` fast),
-never to dodge a cycle.
+never to dodge a cycle. Relative imports are read as the modules they name, and an import by
+name at run time (`importlib.import_module`, `__import__`) counts as one inside a function.
+Every top-level package of the checkout, which is what the wheel ships, has a layer.
 
 Gin stays at the edge: below `gin_edge/`, no module reads gin state (no configurable, no
 binding lookup, no operative config). They may parse gin text (`gin.config_parser`, how older
@@ -18,12 +20,14 @@ import os
 import tensorflow as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("common", "zoo", "export", "evaluation", "gin_edge", "studies", "binaries")
+PACKAGES = ("common", "gin_configs", "zoo", "export", "evaluation", "gin_edge", "studies",
+            "binaries")
 
 # Module name prefix -> layer; the longest matching prefix decides. Inside zoo/ the subpackages
 # are layers of their own (data, networks and posteriors below models, models below training).
 LAYERS = {
     "common": 0,
+    "gin_configs": 0,  # no code: the shipped gin files (package data)
     "zoo.data": 1, "zoo.networks": 1, "zoo.posteriors": 1,
     "zoo.models": 2,
     "zoo": 3, "zoo.training": 3, "zoo.callbacks": 3,
@@ -37,11 +41,13 @@ BINARY_LAYER = LAYERS["binaries"]
 GIN_EDGE_LAYER = LAYERS["gin_edge"]
 LAYER_NAMES = ["common", "data/networks/posteriors", "models", "training/callbacks/zoo",
                "export", "evaluation", "gin_edge", "studies", "binaries"]
-# What modules below the gin edge may use of gin: its text parser everywhere, and the
-# functions common.cli's parse_gin writes gin state with.
+# What modules below the gin edge may use of gin: its text parser everywhere, and what
+# common.cli's parse_gin writes gin state with (common.gin_files registers the file reader that
+# finds shipped gin files for `include` lines: gin's `config` module, for register_file_reader).
 GIN_TEXT_PARSER = "gin.config_parser"
 GIN_WRITERS = {"common.cli": {"add_config_file_search_path", "parse_config_file",
-                              "parse_config", "finalize"}}
+                              "parse_config", "finalize"},
+               "common.gin_files": {"config"}}
 # Modules of one layer that must not import each other either (siblings, not a stack).
 SIBLINGS = ("zoo.data", "zoo.networks", "zoo.posteriors")
 
@@ -49,6 +55,12 @@ SIBLINGS = ("zoo.data", "zoo.networks", "zoo.posteriors")
 def module_name(path):
   relative = os.path.relpath(path, REPO)[:-len(".py")].replace(os.sep, ".")
   return relative[:-len(".__init__")] if relative.endswith(".__init__") else relative
+
+
+def package_of(path):
+  """The package a source file is in: itself for an `__init__.py`."""
+  name = module_name(path)
+  return name if path.endswith("__init__.py") else name.rpartition(".")[0]
 
 
 def layer_of(name):
@@ -64,8 +76,28 @@ def project_sources():
           yield os.path.join(root, name)
 
 
-def imports(tree):
-  """(imported module name, line, inside a function) for every import statement."""
+# Calls that import a module named at run time.
+DYNAMIC_IMPORTS = ("importlib.import_module", "import_module", "__import__",
+                   "importlib.__import__")
+
+
+def _absolute(module, level, package):
+  """The module a `from <level dots><module> import ...` in `package` names."""
+  if not level:
+    return module
+  parts = package.split(".")
+  base = parts[:len(parts) - level + 1] if level > 1 else parts
+  return ".".join(base + ([module] if module else []))
+
+
+def imports(tree, package=""):
+  """(imported module name, line, inside a function) for every import statement; a dynamic
+  import (`importlib.import_module(...)`) is `("<dynamic>", line, True)`.
+
+  Args:
+    tree: a module's AST.
+    package: the package the module is in (for relative imports), e.g. `zoo.models`.
+  """
   found = []
 
   def visit(node, in_function):
@@ -74,10 +106,13 @@ def imports(tree):
                                                  ast.Lambda))
       if isinstance(child, ast.Import):
         found.extend((alias.name, child.lineno, in_function) for alias in child.names)
-      elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+      elif isinstance(child, ast.ImportFrom):
         # `from zoo import data` imports zoo.data: name the module, not only the package.
-        found.extend((f"{child.module}.{alias.name}", child.lineno, in_function)
+        module = _absolute(child.module, child.level, package)
+        found.extend((f"{module}.{alias.name}", child.lineno, in_function)
                      for alias in child.names)
+      elif isinstance(child, ast.Call) and ast.unparse(child.func) in DYNAMIC_IMPORTS:
+        found.append(("<dynamic>", child.lineno, True))
       visit(child, inside)
 
   visit(tree, False)
@@ -130,6 +165,11 @@ def gin_violations(source, tree):
 
 class ImportRuleTest(tf.test.TestCase):
 
+  def test_every_top_level_package_has_a_layer(self):
+    found = {name for name in os.listdir(REPO)
+             if os.path.isfile(os.path.join(REPO, name, "__init__.py"))}
+    self.assertEqual(found, set(PACKAGES))
+
   def test_every_import_points_down(self):
     violations = []
     for path in project_sources():
@@ -138,7 +178,12 @@ class ImportRuleTest(tf.test.TestCase):
       self.assertIsNotNone(source_layer, f"{source} has no layer in this test's LAYERS")
       with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), path)
-      for name, line, in_function in imports(tree):
+      for name, line, in_function in imports(tree, package_of(path)):
+        if name == "<dynamic>":
+          if source_layer != BINARY_LAYER:
+            violations.append(f"{os.path.relpath(path, REPO)}:{line} imports a module named "
+                              "at run time")
+          continue
         target = project_module(name)
         if target is None:
           continue
@@ -184,11 +229,20 @@ class ImportRuleTest(tf.test.TestCase):
     self.assertEqual(names - {"json", "os", "math"}, {"numpy", "tensorflow"})
 
   def test_the_rule_sees_a_violation(self):
-    # The checker itself: an upward import and a function-local one are both found.
+    # The checker itself: an upward import, a function-local one, relative ones and one by
+    # name at run time are all found.
     tree = ast.parse("from evaluation import metrics\n"
-                     "def f():\n  from zoo import models\n")
-    found = [(project_module(name), in_function) for name, _, in_function in imports(tree)]
-    self.assertEqual(found, [("evaluation.metrics", False), ("zoo.models", True)])
+                     "def f():\n  from zoo import models\n"
+                     "from ..training import loop\n"
+                     "from . import vae\n"
+                     "from .. import data\n"
+                     "x = importlib.import_module('evaluation.metrics.mig')\n")
+    found = [(project_module(name) if name != "<dynamic>" else name, in_function)
+             for name, _, in_function in imports(tree, "zoo.models")]
+    self.assertEqual(found, [("evaluation.metrics", False), ("zoo.models", True),
+                             ("zoo.training.loop", False), ("zoo.models.vae", False),
+                             ("zoo.data", False), ("<dynamic>", True)])
+    self.assertGreater(layer_of("zoo.training.loop"), layer_of("zoo.models"))
     self.assertGreater(layer_of("evaluation.metrics"), layer_of("zoo.models.vae"))
     self.assertEqual(layer_of("binaries.train_main"), BINARY_LAYER)
     self.assertLess(layer_of("evaluation.metrics.mig"), GIN_EDGE_LAYER)

@@ -14,7 +14,6 @@ from sklearn import ensemble
 import identity_factors
 from evaluation import evaluate
 from gin_edge import evaluation as gin_evaluation
-from evaluation import metrics as metric_registry
 from evaluation import trained_model
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import dci

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from evaluation import evaluate
-from evaluation import metrics
+from evaluation.metrics import registry
 from evaluation import trained_model
 from evaluation.metrics import reconstruction
 from identity_factors import IdentityFactorsData
@@ -52,7 +52,7 @@ class ReconstructionErrorTest(tf.test.TestCase):
       reconstruction.reconstruction_error(np.zeros((1, 2)), np.array([[np.nan, 0.0]]))
 
   def test_wrapper_draws_the_points_and_batching_changes_nothing(self):
-    self.assertIs(metrics.REGISTRY["reconstruction"], reconstruction.compute_reconstruction)
+    self.assertIs(registry.REGISTRY["reconstruction"], reconstruction.compute_reconstruction)
     calls = []
 
     def reconstruct(x):

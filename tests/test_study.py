@@ -928,7 +928,7 @@ class ExpansionTest(tf.test.TestCase):
         "takes no parameter": dict(posteriors=("factorized:0.3",)),
         "rank must be an integer": dict(posteriors=("low_rank:x",)),
         "unknown encoder": dict(encoders=("conv128",)),
-        "unknown data set": dict(dataset="cars3d"),
+        "unknown data set": dict(dataset="celeba"),
         "distinct non-negative integers": dict(seeds=(1, 1)),
         "give the seeds as study.seeds": dict(training_bindings=("training.seed = 4",)),
         "unknown metric.*nope": dict(metrics="mig,nope"),

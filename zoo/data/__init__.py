@@ -4,21 +4,28 @@
   dataset = make_dataset(data, batch_size=64, seed=0)   # for model.fit or zoo.training
 
 Each data set takes its own keyword arguments (`dataset_arguments(name)` lists them with their
-defaults): `image_size` for the dSprites variants, `path` and `factor_sizes` for the file-based
-ones, `num_factors`, `noise_std`, ... for `linear_gaussian`.
+defaults): `image_size` for the procedural dSprites, `path` (and `tfds_data_dir`) for the ones
+read from published files, `num_factors`, `noise_std`, ... for `linear_gaussian`. The data
+sets read from published files find them under DISENTANGLEMENT_LIB_DATA unless their `path` is
+set, and read the memory-mapped layout `zoo-data prepare` writes when there is one
+(`zoo.data.prepare`).
 """
 import inspect
 
-from zoo.data.dsprites import ColorDSprites, DSprites, NoisyDSprites
-from zoo.data.dsprites_file import DSpritesFile
+from zoo.data.cars3d import Cars3D
+from zoo.data.dsprites import DSprites
+from zoo.data.dsprites_file import DSpritesFile, DSpritesNoShape
+from zoo.data.dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from zoo.data.ground_truth_data import GroundTruthData
 from zoo.data.linear_gaussian import LinearGaussian
-from zoo.data.mpi3d import MPI3D
+from zoo.data.mpi3d import MPI3DReal, MPI3DRealistic, MPI3DToy
 from zoo.data.pipeline import make_dataset, make_pair_dataset
 from zoo.data.shapes3d import Shapes3D
+from zoo.data.smallnorb import SmallNORB
 
-REGISTRY = {cls.name: cls for cls in (DSprites, ColorDSprites, NoisyDSprites, DSpritesFile,
-                                      Shapes3D, MPI3D, LinearGaussian)}
+REGISTRY = {cls.name: cls for cls in (
+    DSprites, DSpritesFile, DSpritesNoShape, ColorDSprites, NoisyDSprites, ScreamDSprites,
+    Shapes3D, MPI3DToy, MPI3DRealistic, MPI3DReal, SmallNORB, Cars3D, LinearGaussian)}
 DATASET_NAMES = tuple(REGISTRY)
 
 
@@ -62,6 +69,6 @@ def get_dataset(name, **arguments):
 
 __all__ = ["DATASET_NAMES", "REGISTRY", "GroundTruthData", "constructor_defaults",
            "dataset_arguments", "get_dataset", "make_dataset", "make_pair_dataset",
-           "DSprites",
-           "ColorDSprites", "NoisyDSprites", "DSpritesFile", "Shapes3D", "MPI3D",
-           "LinearGaussian"]
+           "DSprites", "DSpritesFile", "DSpritesNoShape", "ColorDSprites", "NoisyDSprites",
+           "ScreamDSprites", "Shapes3D", "MPI3DToy", "MPI3DRealistic", "MPI3DReal", "SmallNORB",
+           "Cars3D", "LinearGaussian"]

@@ -21,9 +21,8 @@ stays exactly binary. posX moves the sprite right (columns increase) and posY mo
 Only a window around each sprite is evaluated, which makes rendering about 50,000 images/s at
 64x64 (batch 64, one core), far above what training consumes.
 
-`ColorDSprites` and `NoisyDSprites` are the reference study's variants: a random colour per
-image, or a uniform-noise background. Their extra randomness comes from `random_state`, drawn
-in the same order and shape as the reference code.
+The reference study's colour, noisy and Scream variants, and dSprites without shape, are
+computed from the published file (`zoo.data.dsprites_variants`, `zoo.data.dsprites_file`).
 """
 import numpy as np
 
@@ -137,8 +136,7 @@ class DSprites(GroundTruthData):
   Args:
     image_size: S, a multiple of 16 from 32 up (64 as the original; 32 for fast tests and CPU
       studies; at 16 the smallest ellipses would vanish). The factor grid is the same at every
-      size. The gin binding `dsprites.image_size` also sets the size of the colour and noisy
-      variants.
+      size.
   """
 
   name = "dsprites"
@@ -171,45 +169,3 @@ class DSprites(GroundTruthData):
   def _observations_from_valid_factors(self, factors, random_state):
     del random_state  # Rendering is a function of the factors alone.
     return self.render(factors)[..., None].astype(np.float32)
-
-
-class ColorDSprites(DSprites):
-  """dSprites whose sprite has a random RGB colour per image, each channel uniform in [0.5, 1].
-
-  Observations float32 [N, S, S, 3]; the background stays black.
-  """
-
-  name = "color_dsprites"
-  observation_kind = "unit_interval"
-
-  @property
-  def observation_shape(self):
-    return (self.image_size, self.image_size, 3)
-
-  def _observations_from_valid_factors(self, factors, random_state):
-    mask = self.render(factors).astype(np.float32)[..., None]
-    # Same draw as the reference code's uniform(0.5, 1, [N, 3, 1, 1]).
-    colour = random_state.uniform(0.5, 1.0, size=(len(factors), 3)).astype(np.float32)
-    return mask * colour[:, None, None, :]
-
-
-class NoisyDSprites(DSprites):
-  """dSprites with a white sprite over a background of uniform [0, 1] noise per pixel/channel.
-
-  Observations float32 [N, S, S, 3].
-  """
-
-  name = "noisy_dsprites"
-  observation_kind = "unit_interval"
-
-  @property
-  def observation_shape(self):
-    return (self.image_size, self.image_size, 3)
-
-  def _observations_from_valid_factors(self, factors, random_state):
-    mask = self.render(factors)[..., None]
-    # Same draw as the reference code, which returns min(mask + noise, 1); for a binary mask
-    # and noise below 1 that is max(mask, noise), computed in place.
-    noise = random_state.uniform(0.0, 1.0, size=(len(factors),) + self.observation_shape)
-    observations = noise.astype(np.float32)
-    return np.maximum(observations, mask, out=observations)

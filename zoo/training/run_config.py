@@ -39,14 +39,6 @@ _SHARED_ARGUMENTS = set(models.model_arguments("vae")) | {"name"}
 _NETWORK_OPTIONS = ("generator_options", "discriminator_options")
 
 
-def constructor_owner(name):
-  """The gin name of the configurable holding data set `name`'s arguments: the registry name
-  of the class whose constructor it uses (the colour and noisy dSprites take dsprites')."""
-  cls = zoo_data.REGISTRY[name]
-  owner = next(c for c in cls.__mro__ if "__init__" in vars(c))
-  return owner.name
-
-
 def model_settings(name):
   """{setting: default} of model `name`'s own settings, those gin binds as `<name>.*`
   (beta_vae.beta, ...); empty for the plain VAE."""
@@ -85,8 +77,9 @@ def dataset_from_settings(settings):
   dataset = dict(settings("dataset"))
   name = dataset.get("name")
   if name in zoo_data.REGISTRY:
-    # Arguments bound on `dataset` itself (it always passed extra ones on) take precedence.
-    dataset = dict(settings(constructor_owner(name)), **dataset)
+    # The data set's own configurable is its registry name (`dsprites.image_size`); arguments
+    # bound on `dataset` itself (it always passed extra ones on) take precedence.
+    dataset = dict(settings(name), **dataset)
   return dataset
 
 
