@@ -608,13 +608,12 @@ class OldExportTest(tf.test.TestCase):
     self.assertIn("| seed | not recorded |", card)
     self.assertNotIn("serving_default", card)
     self.assertIn('model.signatures["encode"](images=', card)
-    bindings = ["mig.num_train = 300"]
     results = {}
     for name, export_dir in (("old", old), ("new", run["export_dir"])):
       results[name] = evaluate.run_evaluation(
           os.path.join(self.get_temp_dir(), f"evaluation_{name}"), metrics="mig",
-          saved_model=export_dir, gin_bindings=bindings, log_fn=lambda line: None)
-      gin.clear_config()
+          saved_model=export_dir, settings={"mig": {"num_train": 300}},
+          log_fn=lambda line: None)
     self.assertGreater(results["old"]["mig.discrete_mig"], 0.0)
     self.assertEqual(results["old"]["mig.discrete_mig"], results["new"]["mig.discrete_mig"])
 
