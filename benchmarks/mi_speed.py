@@ -2,6 +2,8 @@
 
   .venv/bin/python benchmarks/mi_speed.py                      # N=2000, d=10, K=32, 3 runs
   .venv/bin/python benchmarks/mi_speed.py --accuracy_seeds=20  # also the error table
+  .venv/bin/python benchmarks/mi_speed.py --num_points 10000 --repeats 3  # issue 24's size
+  .venv/bin/python benchmarks/mi_speed.py --num_points 50000 --repeats 1 --covariances full
 
 Speed: median wall time of `repeats` runs of `mi_measures` and `mi_invariance` on a linear
 Gaussian encoder with a diagonal and with a full (random, per point) covariance. Accuracy:
@@ -10,6 +12,7 @@ encoders that the tests use (I(x; z_i) = 0.3 ... 2.2 nats, noise correlation 0 a
 """
 import argparse
 import platform
+import resource
 import time
 
 import numpy as np
@@ -46,27 +49,40 @@ def _full_covariances(num_points, latent_dim, seed):
   return root @ np.swapaxes(root, 1, 2) + 0.1 * np.eye(latent_dim)
 
 
-def speed_table(num_points, latent_dim, num_conditioning, num_samples, repeats):
+def speed_table(num_points, latent_dim, num_conditioning, num_samples, repeats,
+                covariances=("diagonal", "full")):
   _, mean, diagonal = _linear_gaussian(num_points, latent_dim, 0.0, seed=0)
-  cases = [("diagonal", diagonal), ("full", _full_covariances(num_points, latent_dim, 0))]
+  cases = [(name, diagonal if name == "diagonal" else
+            _full_covariances(num_points, latent_dim, 0)) for name in covariances]
   rows = []
   for name, covariance in cases:
     for label, function in [
         ("mi_measures", lambda c: mi_measures.mi_measures(mean, c, num_samples=num_samples)),
         ("mi_invariance", lambda c: mi_invariance.mi_invariance(
             mean, c, num_conditioning=num_conditioning, num_samples=num_samples))]:
-      times = []
+      times, cpu = [], []
       for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         function(covariance)
         times.append(time.perf_counter() - start)
-      rows.append((label, name, float(np.median(times)), min(times), max(times)))
+        cpu.append(time.process_time() - start_cpu)
+      rows.append((label, name, float(np.median(times)), min(times), max(times),
+                   float(np.median(cpu))))
   print(f"N={num_points} d={latent_dim} K={num_conditioning} num_samples={num_samples}, "
         f"median of {repeats} runs")
-  print("| function | covariance | median s | min s | max s |")
-  print("|---|---|---|---|---|")
-  for label, name, median, low, high in rows:
-    print(f"| {label} | {name} | {median:.2f} | {low:.2f} | {high:.2f} |")
+  # CPU: this process's CPU time (all threads), which a busy machine inflates much less than
+  # the wall time.
+  print("| function | covariance | median s | min s | max s | median CPU s |")
+  print("|---|---|---|---|---|---|")
+  for label, name, median, low, high, cpu in rows:
+    print(f"| {label} | {name} | {median:.2f} | {low:.2f} | {high:.2f} | {cpu:.2f} |")
+  for name in covariances:
+    total = sum(row[2] for row in rows if row[1] == name)
+    total_cpu = sum(row[5] for row in rows if row[1] == name)
+    print(f"both, {name} covariance: {total:.2f} s wall, {total_cpu:.2f} s CPU (medians)")
+  # ru_maxrss is in KiB on Linux; the peak covers the inputs, TensorFlow and every run above.
+  print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} "
+        f"MiB; load average (1, 5, 15 min) at the end: {machine_info.load_average()}")
 
 
 def accuracy_table(num_points, seeds):
@@ -99,12 +115,15 @@ def main():
   parser.add_argument("--num_conditioning", type=int, default=32)
   parser.add_argument("--num_samples", type=int, default=4)
   parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--covariances", default="diagonal,full",
+                      help="comma list of diagonal, full")
   parser.add_argument("--accuracy_seeds", type=int, default=0,
                       help="seeds for the accuracy table; 0 skips it")
   args = parser.parse_args()
   print(f"Machine: {machine_description()}")
+  print(f"load average (1, 5, 15 min) at the start: {machine_info.load_average()}")
   speed_table(args.num_points, args.latent_dim, args.num_conditioning, args.num_samples,
-              args.repeats)
+              args.repeats, tuple(args.covariances.split(",")))
   if args.accuracy_seeds:
     accuracy_table(args.num_points, args.accuracy_seeds)
 

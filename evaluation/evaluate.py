@@ -20,7 +20,9 @@ import numpy as np
 from common import cli
 from common import io_utils
 from common import validation
+from evaluation import code_cache
 from evaluation import metrics as metric_catalog
+from evaluation import progress
 from evaluation import trained_model
 from evaluation.metrics import registry as metric_registry
 from evaluation.metrics import udr
@@ -96,7 +98,7 @@ def _with_setting_name(name, fn, error):
 
 
 def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print,
-             settings=None):
+             settings=None, code_cache_settings=None):
   """Computes `metric_names` on `model` and writes output_dir/results.json.
 
   Args:
@@ -108,6 +110,8 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     log_fn: where the progress lines and the table go.
     settings: {metric name: {parameter: value}} overriding the wrappers' defaults, e.g.
       {"mig": {"num_train": 1000}}.
+    code_cache_settings: `code_cache.CachedCodes`'s settings (enabled, max_megabytes) for
+      mean codes; the results are the same either way.
 
   Returns:
     The results dict.
@@ -117,6 +121,9 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
   io_utils.check_writable_directory(output_dir, "--output_dir")
   data = model.ground_truth_data
   codes_fn = model.codes_function(codes)
+  if codes == "mean":  # sampled codes are fresh draws at every call: never cached
+    codes_fn = code_cache.CachedCodes(codes_fn, data, log_fn=log_fn,
+                                      **(code_cache_settings or {}))
   results = {"evaluated": model.description, "dataset": data.name,
              "representation": codes, "seed": seed}
   given = {name: given_settings(name, metric_registry.REGISTRY[name], settings)
@@ -127,12 +134,14 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     start = time.time()
     random_state = np.random.RandomState(seed)
     try:
-      if name in POSTERIOR_METRICS:
-        scores = fn(data, model.posterior, random_state, **given[name])
-      elif name in RECONSTRUCTION_METRICS:
-        scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state, **given[name])
-      else:
-        scores = fn(data, codes_fn, random_state, **given[name])
+      with progress.reporting(name, log_fn):
+        if name in POSTERIOR_METRICS:
+          scores = fn(data, model.posterior, random_state, **given[name])
+        elif name in RECONSTRUCTION_METRICS:
+          scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state,
+                      **given[name])
+        else:
+          scores = fn(data, codes_fn, random_state, **given[name])
     except ValueError as e:
       raise ValueError(_with_setting_name(name, fn, e)) from e
     elapsed = time.time() - start
@@ -163,7 +172,8 @@ def format_table(results):
 
 
 def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, checkpoint=None,
-                   seed=0, codes="mean", settings=None, log_fn=print):
+                   seed=0, codes="mean", settings=None, code_cache_settings=None,
+                   log_fn=print):
   """What zoo-evaluate does: load one model, evaluate it with the metric settings, write.
 
   Exactly one of `saved_model` (a zoo-export directory) and `model_dir` (a zoo-train run,
@@ -178,7 +188,7 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, 
   io_utils.check_writable_directory(output_dir, "--output_dir")
   model = trained_model.load(model_dir=model_dir, saved_model=saved_model, checkpoint=checkpoint)
   return evaluate(model, output_dir, names, seed=seed, codes=codes, log_fn=log_fn,
-                  settings=settings)
+                  settings=settings, code_cache_settings=code_cache_settings)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import tensorflow as tf
 from common import validation
 from evaluation import mi_invariance as mi_invariance_lib
 from evaluation import mi_posterior_arrays as arrays
+from evaluation import progress
 from evaluation.batching import apply_in_batches
 
 LOG_2PI = arrays.LOG_2PI
@@ -74,45 +75,49 @@ def _draw_posterior_samples(posteriors, num_samples, rng):
   return (points.reshape(-1, latent_dim), noise.reshape(-1, latent_dim), owner)
 
 
-def _mixture_log_densities(points, posteriors, max_chunk_elements):
+def _is_diagonal(covariance):
+  """True when every covariance [N, d, d] has exact zeros off its diagonal."""
+  off_diagonal = covariance * (1.0 - np.eye(covariance.shape[1]))
+  return not np.any(off_diagonal)
+
+
+def _mixture_log_densities(points, posteriors, known_joint, known_marginal,
+                           max_chunk_elements):
   """log q(z) and log q_i(z_i) of the aggregate mixture at the given points.
 
-  The mixture is evaluated chunk by chunk so that no tensor exceeds [chunk, N, d].
+  Every mixture is evaluated over all N components by the fused kernels of
+  `mi_posterior_arrays` (logits, exp and sum in one pass, chunks of points on all cores):
+  the d marginal mixtures as 1-D Gaussians, the joint one as diagonal Gaussians when every
+  covariance is diagonal and through the expanded quadratic form otherwise.
 
   Args:
     points: [R, d] float64.
     posteriors: `GaussianPosteriors` with N components.
-    max_chunk_elements: memory bound, in float64 elements, of one chunk's [chunk, N, d] tensor.
+    known_joint, known_marginal: [R] and [R, d], log q(z|x_n) and log q(z_i|x_n) of the point
+      each draw came from (lower bounds of the largest mixture terms, for the shifts).
+    max_chunk_elements: memory bound, in float64 elements, of what one chunk materializes.
 
   Returns:
     (joint [R], marginal [R, d]) numpy float64.
   """
-  mean = tf.constant(posteriors.mean)
-  num_points, latent_dim = posteriors.mean.shape
-  scale_tril = posteriors.scale_tril
-  # Whitening y = L_m^{-1}(z - mu_m) for all m at once is one matrix product with the stacked
-  # inverse Cholesky factors, which a triangular solve against the identity provides.
-  inverse_tril = tf.linalg.triangular_solve(
-      scale_tril, tf.eye(latent_dim, batch_shape=[num_points], dtype=tf.float64), lower=True)
-  stacked = tf.reshape(tf.transpose(inverse_tril, [2, 0, 1]), [latent_dim, num_points * latent_dim])
-  offset = tf.reshape(tf.einsum("mij,mj->mi", inverse_tril, mean), [num_points * latent_dim])
+  mean = posteriors.mean
+  num_points, latent_dim = mean.shape
   log_norm = math.log(num_points)
-  joint_const = (-0.5 * arrays.log_det_from_scale_tril(scale_tril)
+  stddev = np.sqrt(np.diagonal(posteriors.covariance, axis1=1, axis2=2))
+  marginal_const = -np.log(stddev) - 0.5 * LOG_2PI - log_norm
+  marginal = arrays.gaussian_1d_mixture_log_sums(
+      points.T, mean.T, 1.0 / stddev.T, marginal_const.T, known_marginal.T - log_norm,
+      max_chunk_elements).T
+  joint_const = (-0.5 * arrays.log_det_from_scale_tril(posteriors.scale_tril).numpy()
                  - 0.5 * latent_dim * LOG_2PI - log_norm)
-  stddev = tf.sqrt(tf.constant(np.diagonal(posteriors.covariance, axis1=1, axis2=2).copy()))
-  marginal_const = -tf.math.log(stddev) - 0.5 * LOG_2PI - log_norm
-
-  rows = arrays.rows_per_chunk(num_points * latent_dim, max_chunk_elements)
-  joint_parts, marginal_parts = [], []
-  for start in range(0, points.shape[0], rows):
-    chunk = tf.constant(points[start:start + rows])
-    whitened = tf.reshape(tf.matmul(chunk, stacked) - offset, [-1, num_points, latent_dim])
-    joint_log_prob = -0.5 * tf.reduce_sum(tf.square(whitened), axis=-1) + joint_const
-    joint_parts.append(tf.reduce_logsumexp(joint_log_prob, axis=1))
-    standardized = (chunk[:, None, :] - mean[None]) / stddev[None]
-    marginal_log_prob = -0.5 * tf.square(standardized) + marginal_const[None]
-    marginal_parts.append(tf.reduce_logsumexp(marginal_log_prob, axis=1))
-  return (tf.concat(joint_parts, 0).numpy(), tf.concat(marginal_parts, 0).numpy())
+  if _is_diagonal(posteriors.covariance):
+    joint = arrays.diagonal_gaussian_mixture_log_sums(
+        points, mean, 1.0 / stddev, joint_const, known_joint - log_norm, max_chunk_elements)
+  else:
+    joint = arrays.full_gaussian_mixture_log_sums(
+        points, mean, posteriors.scale_tril, joint_const, known_joint - log_norm,
+        max_chunk_elements)
+  return joint, marginal
 
 
 def _per_sample_log_densities(posteriors, num_samples, seed, max_chunk_elements):
@@ -133,8 +138,8 @@ def _per_sample_log_densities(posteriors, num_samples, seed, max_chunk_elements)
   stddev = np.sqrt(np.diagonal(posteriors.covariance, axis1=1, axis2=2))[owner]
   standardized = (points - posteriors.mean[owner]) / stddev
   posterior_marginal = -0.5 * np.square(standardized) - np.log(stddev) - 0.5 * LOG_2PI
-  aggregate_joint, aggregate_marginal = _mixture_log_densities(points, posteriors,
-                                                               max_chunk_elements)
+  aggregate_joint, aggregate_marginal = _mixture_log_densities(
+      points, posteriors, posterior_joint, posterior_marginal, max_chunk_elements)
   return dict(posterior_joint=posterior_joint, posterior_marginal=posterior_marginal,
               aggregate_joint=aggregate_joint, aggregate_marginal=aggregate_marginal)
 
@@ -227,6 +232,7 @@ def compute_mi_measures(ground_truth_data, posterior_function, random_state, num
   for name, value in (("num_samples", num_samples), ("num_conditioning", num_conditioning),
                       ("num_strata", num_strata)):
     validation.positive_int(value, f"mi_measures.{name}")
+  progress.report("encoding")
   observations = np.asarray(ground_truth_data.sample_observations(num_points, random_state))
   posteriors = apply_in_batches(posterior_function, observations, batch_size,
                                 what="posterior_function")
@@ -235,6 +241,7 @@ def compute_mi_measures(ground_truth_data, posterior_function, random_state, num
                      "[B, d, d])")
   mean, covariance = posteriors
   seed = int(random_state.randint(0, 2**31 - 1))
+  progress.report("aggregate mixtures")
   result = mi_measures(mean, covariance, num_samples=num_samples, seed=seed)
   result.update(mi_invariance_lib.mi_invariance(mean, covariance,
                                                 num_conditioning=num_conditioning,

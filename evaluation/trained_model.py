@@ -39,11 +39,14 @@ class TrainedModel:
     ground_truth_data: the data set the model was trained on.
     description: where the model came from, for results and titles.
     prior_name: the prior over the codes (`zoo.models.priors.PRIOR_NAMES`).
+    mean_fn: observations -> the mean of posterior_fn, without the covariance (the metrics
+      encode millions of images for means only); default: posterior_fn's first output.
   """
 
   def __init__(self, posterior_fn, sample_fn, decode_mean_fn, latent_dim, observation_shape,
-               ground_truth_data, description, prior_name="normal"):
+               ground_truth_data, description, prior_name="normal", mean_fn=None):
     self._posterior_fn = posterior_fn
+    self._mean_fn = mean_fn
     self._sample_fn = sample_fn
     self._decode_mean_fn = decode_mean_fn
     self.latent_dim = int(latent_dim)
@@ -67,7 +70,9 @@ class TrainedModel:
 
   def mean(self, observations, batch_size=None):
     """Posterior means [B, d] float64."""
-    return self.posterior(observations, batch_size)[0]
+    if self._mean_fn is None:
+      return self.posterior(observations, batch_size)[0]
+    return np.asarray(self._apply(self._mean_fn, observations, batch_size), np.float64)
 
   def sample(self, observations, batch_size=None):
     """One draw from each q(z|x), [B, d] float64."""
@@ -126,6 +131,10 @@ def from_model(model, ground_truth_data, description=None):
     return dist.mean(), dist.covariance()
 
   @tf.function(reduce_retracing=True)
+  def mean_fn(x):
+    return model.posterior(x, training=False).mean()
+
+  @tf.function(reduce_retracing=True)
   def sample_fn(x):
     return model.posterior(x, training=False).sample()
 
@@ -136,7 +145,7 @@ def from_model(model, ground_truth_data, description=None):
   return TrainedModel(posterior_fn, sample_fn, decode_mean_fn, model.latent_dim,
                       model.observation_shape, ground_truth_data,
                       description or f"{model.model_name}/{model.family.name}",
-                      prior_name=model.prior_name)
+                      prior_name=model.prior_name, mean_fn=mean_fn)
 
 
 def from_export(export_dir):
@@ -181,7 +190,8 @@ def from_export(export_dir):
                       exported.observation_shape, data,
                       f"{metadata['model']}/{metadata['posterior_family']} from export "
                       f"{export_dir} (step {metadata['training_step']})",
-                      prior_name=metadata.get("code_prior", "normal"))
+                      prior_name=metadata.get("code_prior", "normal"),
+                      mean_fn=lambda x: exported.encode(x)["mean"])
 
 
 def load(model_dir=None, saved_model=None, checkpoint=None):

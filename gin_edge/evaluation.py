@@ -8,6 +8,7 @@ functions below parse the gin files and bindings and hand the library the plain 
 import gin
 
 from common import cli
+from evaluation import code_cache
 from evaluation import evaluate
 from evaluation import metrics as metric_catalog
 from evaluation.metrics import registry as metric_registry
@@ -27,6 +28,9 @@ def _register_all():
   configurables.register("udr", {k: v for k, v in evaluate.setting_defaults(
       udr.compute_udr).items() if k not in _SKIP})
   configurables.register("pictures", configurables.defaults_of(make_pictures.picture_settings))
+  configurables.register("code_cache", configurables.defaults_of(
+      code_cache.CachedCodes.__init__,
+      ("self", "representation_function", "ground_truth_data", "log_fn")))
 
 
 _register_all()
@@ -51,7 +55,13 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None,
   parse(gin_files, gin_bindings)
   return evaluate.run_evaluation(output_dir, metrics, saved_model=saved_model,
                                  model_dir=model_dir, checkpoint=checkpoint, seed=seed,
-                                 codes=codes, settings=metric_settings(names), log_fn=log_fn)
+                                 codes=codes, settings=metric_settings(names),
+                                 code_cache_settings=code_cache_settings(), log_fn=log_fn)
+
+
+def code_cache_settings():
+  """`code_cache.*` as the parsed gin configuration sets them."""
+  return configurables.settings("code_cache")
 
 
 def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log_fn=print):

@@ -296,3 +296,61 @@ class ComputeMiMeasuresTest(tf.test.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+def _random_posteriors(num_points, latent_dim, full, seed, smallest_variance=0.05):
+  """Posteriors with means of size ~2 and variances from smallest_variance to ~1."""
+  rng = np.random.default_rng(seed)
+  mean = 2.0 * rng.standard_normal((num_points, latent_dim))
+  variance = np.exp(rng.uniform(np.log(smallest_variance), 0.0, size=(num_points, latent_dim)))
+  if not full:
+    return mean, variance[:, :, None] * np.eye(latent_dim)
+  stddev = np.sqrt(variance)
+  root = rng.standard_normal((num_points, latent_dim, latent_dim))
+  correlation = root @ np.swapaxes(root, 1, 2) + latent_dim * np.eye(latent_dim)
+  scale = np.sqrt(np.diagonal(correlation, axis1=1, axis2=2))
+  correlation /= scale[:, :, None] * scale[:, None, :]
+  return mean, stddev[:, :, None] * correlation * stddev[:, None, :]
+
+
+class FastPathEqualsReferenceTest(tf.test.TestCase):
+  """The fused, chunked, threaded estimator against tests/mi_reference.py (scipy, one
+  component at a time) on the same draws: equal up to rounding."""
+
+  def _check(self, mean, covariance, rtol=1e-9, **kwargs):
+    import mi_reference  # pylint: disable=import-outside-toplevel
+    expected = mi_reference.mi_measures(mean, covariance, num_samples=3, seed=5)
+    result = mi_measures.mi_measures(mean, covariance, num_samples=3, seed=5, **kwargs)
+    for key, value in expected.items():
+      self.assertAllClose(result[key], value, rtol=rtol, atol=1e-12, msg=key)
+
+  def test_full_covariances(self):
+    for latent_dim in (2, 3, 5):
+      self._check(*_random_posteriors(40, latent_dim, True, seed=latent_dim))
+
+  def test_diagonal_covariances_and_a_single_latent(self):
+    for latent_dim in (1, 4):
+      self._check(*_random_posteriors(37, latent_dim, False, seed=latent_dim))
+
+  def test_small_chunks(self):
+    # One query per chunk and several chunks of components' worth of memory.
+    self._check(*_random_posteriors(33, 3, True, seed=9), max_chunk_elements=1)
+    self._check(*_random_posteriors(33, 3, False, seed=9), max_chunk_elements=100)
+
+  def test_tight_posteriors_far_from_the_center(self):
+    # The expanded quadratic form of the full-covariance mixture loses |z|^2 / variance * 1e-16
+    # to rounding: posterior stddevs of 1e-3 around means of size 2 still agree to 1e-7.
+    mean, covariance = _random_posteriors(40, 3, True, seed=3, smallest_variance=1e-6)
+    self._check(mean + 5.0, covariance, rtol=1e-7)
+
+  def test_more_points_than_one_kernel_block(self):
+    # 3,000 points: components padded to a multiple of 256, several query chunks per thread.
+    mean, covariance = _random_posteriors(3000, 2, True, seed=1)
+    import mi_reference  # pylint: disable=import-outside-toplevel
+    expected = mi_reference.mi_measures(mean[:300], covariance[:300], num_samples=1, seed=2)
+    result = mi_measures.mi_measures(mean[:300], covariance[:300], num_samples=1, seed=2)
+    self.assertAllClose(result["mi_joint"], expected["mi_joint"], rtol=1e-9)
+    whole = mi_measures.mi_measures(mean, covariance, num_samples=1, seed=2)
+    chunked = mi_measures.mi_measures(mean, covariance, num_samples=1, seed=2,
+                                      max_chunk_elements=5000)
+    self.assertAllClose(chunked, whole, rtol=1e-12, atol=1e-14)

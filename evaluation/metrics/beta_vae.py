@@ -17,11 +17,14 @@ Edge case: if the training labels hold a single class, the classifier predicts t
 import numpy as np
 
 from common import validation
+from evaluation import progress
 from evaluation.metrics import utils
 
 # About this many observations go to the representation function per call; the random draws
 # are made point by point exactly as in the reference, only the encoding is grouped.
 _OBSERVATIONS_PER_CALL = 1024
+# Calls whose codes are collected before their features are computed (bounds the memory).
+_CALLS_PER_BLOCK = 16
 
 
 def beta_vae_features(codes_a, codes_b):
@@ -60,6 +63,7 @@ def beta_vae(train_features, train_labels, eval_features, eval_labels):
     raise ValueError(f"eval_features: expected {train_features.shape[1]} columns like "
                      f"train_features, got {eval_features.shape[1]}")
   classes = np.unique(train_labels)
+  progress.report("fitting the classifier")
   if len(classes) == 1:
     predict = lambda features: np.full(len(features), classes[0])
   else:
@@ -78,11 +82,13 @@ def _check_features_labels(features, labels, prefix):
 
 
 def sample_beta_vae_points(ground_truth_data, representation_function, batch_size, num_points,
-                           random_state):
+                           random_state, stage="training"):
   """Draws `num_points` (feature, label) pairs in the reference's order of random draws.
 
   Per point: the factor index, the first batch of factors, the second batch, then the
-  observations of the first and of the second batch.
+  observations of the first and of the second batch. The representation function is called on
+  the observations of `_OBSERVATIONS_PER_CALL` // (2 batch_size) points at a time (through
+  `utils.code_collector`, which may cache and batch them without changing a code).
 
   Returns:
     `(features [num_points, d], labels [num_points] int64)`.
@@ -92,23 +98,25 @@ def sample_beta_vae_points(ground_truth_data, representation_function, batch_siz
   validation.random_state(random_state)
   num_factors = utils.num_factors_of(ground_truth_data)
   points_per_call = max(1, _OBSERVATIONS_PER_CALL // (2 * batch_size))
+  points_per_block = points_per_call * _CALLS_PER_BLOCK
   features, labels = [], []
-  for start in range(0, num_points, points_per_call):
-    observations = []
-    for _ in range(min(points_per_call, num_points - start)):
-      index = random_state.randint(num_factors)
-      factors_a = ground_truth_data.sample_factors(batch_size, random_state)
-      factors_b = ground_truth_data.sample_factors(batch_size, random_state)
-      factors_b[:, index] = factors_a[:, index]
-      observations.append(ground_truth_data.sample_observations_from_factors(factors_a,
-                                                                             random_state))
-      observations.append(ground_truth_data.sample_observations_from_factors(factors_b,
-                                                                             random_state))
-      labels.append(index)
-    codes = utils.obtain_representation(np.concatenate(observations, axis=0),
-                                        representation_function, len(observations) * batch_size)
+  for block_start in range(0, num_points, points_per_block):
+    collector = utils.code_collector(representation_function)
+    block_end = min(block_start + points_per_block, num_points)
+    for start in range(block_start, block_end, points_per_call):
+      for _ in range(min(points_per_call, block_end - start)):
+        index = random_state.randint(num_factors)
+        factors_a = ground_truth_data.sample_factors(batch_size, random_state)
+        factors_b = ground_truth_data.sample_factors(batch_size, random_state)
+        factors_b[:, index] = factors_a[:, index]
+        collector.add(ground_truth_data, factors_a, random_state)
+        collector.add(ground_truth_data, factors_b, random_state)
+        labels.append(index)
+      collector.end_call()
+    codes = collector.codes()
     codes = codes.reshape(-1, 2, batch_size, codes.shape[-1])
     features.append(beta_vae_features(codes[:, 0], codes[:, 1]))
+    progress.report(f"{stage} points", block_end, num_points)
   return np.concatenate(features, axis=0), np.asarray(labels, dtype=np.int64)
 
 
@@ -132,5 +140,6 @@ def compute_beta_vae(ground_truth_data, representation_function, random_state, b
   # The reference's liblinear fit consumed this draw before the evaluation points were sampled.
   random_state.randint(np.iinfo(np.int32).max)
   eval_features, eval_labels = sample_beta_vae_points(
-      ground_truth_data, representation_function, batch_size, num_eval, random_state)
+      ground_truth_data, representation_function, batch_size, num_eval, random_state,
+      stage="evaluation")
   return beta_vae(train_features, train_labels, eval_features, eval_labels)

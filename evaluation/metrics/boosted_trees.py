@@ -39,6 +39,7 @@ from sklearn import ensemble
 from sklearn.ensemble import _gb as sk_gb
 
 from common import validation
+from evaluation import progress
 from evaluation.metrics import presorted_tree
 from evaluation.metrics import utils
 
@@ -122,6 +123,7 @@ class _PresortedGradientBoosting(ensemble.GradientBoostingClassifier):
           sample_mask, seed, random_state) for k, seed in enumerate(seeds)]
       for future in pending:
         future.result()
+    progress.advance()
     return raw_predictions
 
   def _fit_one_tree(self, i, k, X, y, neg_gradient, raw_predictions, sample_weight, sample_mask,
@@ -264,6 +266,8 @@ def fit_boosted_trees(codes, factors, seed=0, n_jobs=None, estimator="reference"
     return _fit_histogram(codes, factors, seed, n_jobs)
   costs = [trees_per_stage(factors[:, j]) for j in range(num_factors)]
   strategy = boosted_trees_strategy(codes.shape[0], costs, n_jobs)
+  progress.begin("fitting boosted trees (stages)",
+                 num_factors * _boosted_trees(seed).n_estimators)
   if strategy == "sequential":
     return [_boosted_trees(seed).fit(codes, factors[:, j]) for j in range(num_factors)]
   # Largest factors first: they are the critical path.

@@ -40,6 +40,7 @@ from sklearn import model_selection
 from sklearn import multiclass as sk_multiclass
 
 from common import validation
+from evaluation import progress
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import utils
 
@@ -94,8 +95,13 @@ def fit_logistic_regressions(codes, factors, multiclass="one_vs_rest", n_jobs=No
       return joblib.Parallel(n_jobs=n_jobs)(
           joblib.delayed(_logistic_regression_cv().fit)(codes, factors[:, j])
           for j in range(factors.shape[1]))
-    return [sk_multiclass.OneVsRestClassifier(_logistic_regression_cv(), n_jobs=n_jobs)
-            .fit(codes, factors[:, j]) for j in range(factors.shape[1])]
+    progress.begin("fitting logistic regressions (factors)", factors.shape[1])
+    models = []
+    for j in range(factors.shape[1]):
+      models.append(sk_multiclass.OneVsRestClassifier(_logistic_regression_cv(), n_jobs=n_jobs)
+                    .fit(codes, factors[:, j]))
+      progress.advance()
+    return models
 
 
 # ---------------------------------------------------------------------------------------------

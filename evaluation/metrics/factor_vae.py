@@ -18,9 +18,12 @@ reference reports the total number of codes as `num_active_dims`; here it is the
 import numpy as np
 
 from common import validation
+from evaluation import progress
 from evaluation.metrics import utils
 
 _OBSERVATIONS_PER_CALL = 1024
+# Calls whose codes are collected before their variances are computed (bounds the memory).
+_CALLS_PER_BLOCK = 16
 _VARIANCE_BATCH_SIZE = 64
 _NO_ACTIVE_CODES = {"train_accuracy": 0., "eval_accuracy": 0., "num_active_dims": 0.}
 
@@ -108,7 +111,7 @@ def factor_vae_votes(variances, fixed_factors, global_variances, active, num_fac
 
 
 def sample_factor_vae_points(ground_truth_data, representation_function, batch_size, num_points,
-                             random_state):
+                             random_state, stage="training"):
   """Draws `num_points` batches, each with one factor fixed, in the reference's order of draws.
 
   Per point: the factor index, the batch of factors, then its observations.
@@ -123,19 +126,22 @@ def sample_factor_vae_points(ground_truth_data, representation_function, batch_s
   validation.random_state(random_state)
   num_factors = utils.num_factors_of(ground_truth_data)
   points_per_call = max(1, _OBSERVATIONS_PER_CALL // batch_size)
+  points_per_block = points_per_call * _CALLS_PER_BLOCK
   variances, fixed = [], []
-  for start in range(0, num_points, points_per_call):
-    observations = []
-    for _ in range(min(points_per_call, num_points - start)):
-      index = random_state.randint(num_factors)
-      factors = ground_truth_data.sample_factors(batch_size, random_state)
-      factors[:, index] = factors[0, index]
-      observations.append(ground_truth_data.sample_observations_from_factors(factors,
-                                                                             random_state))
-      fixed.append(index)
-    codes = utils.obtain_representation(np.concatenate(observations, axis=0),
-                                        representation_function, len(observations) * batch_size)
-    variances.append(local_variances(codes.reshape(len(observations), batch_size, -1)))
+  for block_start in range(0, num_points, points_per_block):
+    collector = utils.code_collector(representation_function)
+    block_end = min(block_start + points_per_block, num_points)
+    for start in range(block_start, block_end, points_per_call):
+      for _ in range(min(points_per_call, block_end - start)):
+        index = random_state.randint(num_factors)
+        factors = ground_truth_data.sample_factors(batch_size, random_state)
+        factors[:, index] = factors[0, index]
+        collector.add(ground_truth_data, factors, random_state)
+        fixed.append(index)
+      collector.end_call()
+    codes = collector.codes()
+    variances.append(local_variances(codes.reshape(-1, batch_size, codes.shape[-1])))
+    progress.report(f"{stage} points", block_end, num_points)
   return np.concatenate(variances, axis=0), np.asarray(fixed, dtype=np.int64)
 
 
@@ -162,16 +168,16 @@ def compute_factor_vae(ground_truth_data, representation_function, random_state,
     raise ValueError(f"num_variance_estimate: expected at least 2, got {num_variance_estimate}")
   _check_threshold(prune_threshold)
   validation.random_state(random_state)
-  observations = ground_truth_data.sample_observations(num_variance_estimate, random_state)
-  global_codes = utils.check_codes(
-      utils.obtain_representation(observations, representation_function, _VARIANCE_BATCH_SIZE),
-      "global_codes")
+  collector = utils.code_collector(representation_function)
+  collector.add_sample_observations(ground_truth_data, num_variance_estimate, random_state,
+                                    _VARIANCE_BATCH_SIZE)
+  global_codes = utils.check_codes(collector.codes(), "global_codes")
   if not np.any(active_codes(np.var(global_codes, axis=0, ddof=1), prune_threshold)):
     # The reference returns before drawing any batch; so does this.
     return dict(_NO_ACTIVE_CODES)
   train = sample_factor_vae_points(ground_truth_data, representation_function, batch_size,
                                    num_train, random_state)
   evaluation = sample_factor_vae_points(ground_truth_data, representation_function, batch_size,
-                                        num_eval, random_state)
+                                        num_eval, random_state, stage="evaluation")
   return factor_vae(global_codes, *train, *evaluation, utils.num_factors_of(ground_truth_data),
                     prune_threshold)

@@ -38,6 +38,7 @@ ValueError is raised (the reference's aggregates would be empty).
 import numpy as np
 
 from common import validation
+from evaluation import progress
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
@@ -192,6 +193,7 @@ def compute_fairness(ground_truth_data, representation_function, random_state, n
   codes_train, factors_train = utils.generate_batch_factor_code(
       ground_truth_data, representation_function, num_train, random_state, batch_size)
   intervened = {}
+  progress.begin("intervened test sets", len(sizes) * (len(sizes) - 1))
   for i in range(len(sizes)):
     for j in range(len(sizes)):
       if i == j:
@@ -201,10 +203,10 @@ def compute_fairness(ground_truth_data, representation_function, random_state, n
       for c in range(sizes[j]):
         factors = np.array(test_factors, copy=True)
         factors[:, j] = c
-        observations = ground_truth_data.sample_observations_from_factors(factors, random_state)
-        groups.append(utils.obtain_representation(observations, representation_function,
-                                                  batch_size))
+        groups.append(utils.codes_of_factors(ground_truth_data, representation_function,
+                                             factors, random_state, batch_size))
       intervened[(i, j)] = np.stack(groups)
+      progress.advance()
   seed = int(random_state.randint(boosted_trees.SEED_BOUND))
   return fairness_from_arrays(codes_train, factors_train, intervened, sizes,
                               predictor=predictor, n_jobs=n_jobs, seed=seed,

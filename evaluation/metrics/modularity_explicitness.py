@@ -23,8 +23,9 @@ Edge cases (where the reference returns NaN or crashes):
 """
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
+from evaluation import progress
+from evaluation.metrics import independent_fits
 from evaluation.metrics import utils
 
 
@@ -51,11 +52,11 @@ def modularity_explicitness(codes, factors, codes_test, factors_test, num_bins=2
   stddev = codes.std(axis=0)
   stddev[stddev == 0.] = 1.
   codes, codes_test = (codes - mean) / stddev, (codes_test - mean) / stddev
-  auc_train, auc_test = [], []
-  for k in range(factors.shape[1]):
-    train, test = explicitness_per_factor(codes, factors[:, k], codes_test, factors_test[:, k])
-    auc_train.append(train)
-    auc_test.append(test)
+  # One independent fit per factor, in worker processes.
+  progress.report("explicitness: fitting logistic regressions")
+  aucs = utils.map_in_processes(independent_fits.explicitness_per_factor, [
+      (codes, factors[:, k], codes_test, factors_test[:, k]) for k in range(factors.shape[1])])
+  auc_train, auc_test = [train for train, _ in aucs], [test for _, test in aucs]
   scores["explicitness_score_train"] = float(np.nanmean(auc_train))
   auc_test = np.array(auc_test)
   scores["explicitness_score_test"] = (
@@ -75,24 +76,8 @@ def modularity(mutual_info):
   return float(np.mean(per_code))
 
 
-def explicitness_per_factor(codes, factor, codes_test, factor_test):
-  """Macro ROC AUC of a one-vs-rest logistic regression of `factor [N]` on `codes [N, d]`.
-
-  Returns:
-    `(auc_train, auc_test)`; NaN where no class has both positives and negatives.
-  """
-  classifier = utils.reference_logistic_regression().fit(codes, factor)
-  return (_macro_auc(factor, classifier.predict_proba(codes), classifier.classes_),
-          _macro_auc(factor_test, classifier.predict_proba(codes_test), classifier.classes_))
-
-
-def _macro_auc(labels, probabilities, classes):
-  aucs = []
-  for c, cls in enumerate(classes):
-    positive = labels == cls
-    if np.any(positive) and not np.all(positive):
-      aucs.append(sk_metrics.roc_auc_score(positive, probabilities[:, c]))
-  return float(np.mean(aucs)) if aucs else float("nan")
+# One fit per factor (in `independent_fits`, which worker processes import cheaply).
+explicitness_per_factor = independent_fits.explicitness_per_factor
 
 
 def compute_modularity_explicitness(ground_truth_data, representation_function, random_state,

@@ -17,12 +17,10 @@ Edge cases:
 * With a single code there is no second-best code; its score is taken as 0.
 """
 
-import warnings
-
 import numpy as np
-from sklearn import exceptions as sk_exceptions
-from sklearn import svm
 
+from evaluation import progress
+from evaluation.metrics import independent_fits
 from evaluation.metrics import utils
 
 
@@ -50,15 +48,15 @@ def sap(codes, factors, codes_test, factors_test, continuous_factors=False):
 def sap_score_matrix(codes, factors, codes_test, factors_test, continuous_factors=False):
   """Score matrix `[d, F]`: how well each single code predicts each factor (see module doc)."""
   num_codes, num_factors = codes.shape[1], factors.shape[1]
-  matrix = np.zeros([num_codes, num_factors])
-  for j in range(num_codes):
-    for k in range(num_factors):
-      if continuous_factors:
-        matrix[j, k] = _squared_correlation(codes[:, j], factors[:, k])
-      else:
-        matrix[j, k] = _svm_accuracy(codes[:, j], factors[:, k], codes_test[:, j],
-                                     factors_test[:, k])
-  return matrix
+  if continuous_factors:
+    return np.array([[_squared_correlation(codes[:, j], factors[:, k])
+                      for k in range(num_factors)] for j in range(num_codes)])
+  # The d * F fits are independent: one task per code, in worker processes.
+  progress.report("fitting linear SVMs")
+  rows = utils.map_in_processes(independent_fits.svm_accuracies, [
+      (np.ascontiguousarray(codes[:, j]), factors, np.ascontiguousarray(codes_test[:, j]),
+       factors_test) for j in range(num_codes)])
+  return np.array(rows, dtype=np.float64).reshape(num_codes, num_factors)
 
 
 def _squared_correlation(code, factor):
@@ -66,15 +64,6 @@ def _squared_correlation(code, factor):
   if covariance[0, 0] <= 1e-12:
     return 0.
   return covariance[0, 1]**2 / (covariance[0, 0] * covariance[1, 1])
-
-
-def _svm_accuracy(code, factor, code_test, factor_test):
-  classifier = svm.LinearSVC(C=0.01, class_weight="balanced", dual=True, random_state=0)
-  with warnings.catch_warnings():
-    # The reference ran the same capped solver; a non-converged fit is part of its estimator.
-    warnings.simplefilter("ignore", sk_exceptions.ConvergenceWarning)
-    classifier.fit(code[:, np.newaxis], factor)
-  return float(np.mean(classifier.predict(code_test[:, np.newaxis]) == factor_test))
 
 
 def compute_sap(ground_truth_data, representation_function, random_state, num_train=10000,

@@ -142,8 +142,8 @@ def _check_experiment(k, experiment, codes_train, factors_train):
 
 
 def _encode(ground_truth_data, representation_function, factors, random_state, batch_size):
-  observations = ground_truth_data.sample_observations_from_factors(factors, random_state)
-  return utils.obtain_representation(observations, representation_function, batch_size)
+  return utils.codes_of_factors(ground_truth_data, representation_function, factors,
+                                random_state, batch_size)
 
 
 def compute_strong_downstream(ground_truth_data, representation_function, random_state,

@@ -5,13 +5,18 @@ reference study's code (disentanglement_lib, Locatello et al., ICML 2019), which
 transposed layout; only the layout differs, the numbers do not.
 """
 
+import os
+
+import joblib
 import numpy as np
-from sklearn import linear_model
+import threadpoolctl
 from sklearn import metrics as sk_metrics
-from sklearn import multiclass
 
 from common import validation
+from evaluation import code_cache
+from evaluation import progress
 from evaluation.batching import apply_in_batches
+from evaluation.metrics import independent_fits
 
 
 def check_codes_factors(codes, factors, codes_name="codes", factors_name="factors"):
@@ -129,6 +134,31 @@ def obtain_representation(observations, representation_function, batch_size):
   return _as_code_batch(codes, len(observations))
 
 
+def code_collector(representation_function):
+  """Where a metric gets the codes of the observations it renders from factors.
+
+  A representation function that offers `code_collector()` (zoo-evaluate's
+  `evaluation.code_cache.CachedCodes`) returns its own, which caches and batches; any other is
+  wrapped in `code_cache.CallByCall`, which renders and calls it exactly where the metric says.
+  Either way: `add(data, factors, random_state)` renders a factor batch into the open call,
+  `add_sample(data, num, random_state)` does `data.sample` and returns the factors,
+  `add_sample_observations(data, num, random_state, call_size)` does
+  `data.sample_observations`, `end_call()` marks where the metric calls the function, and
+  `codes()` returns the codes of all rows in order.
+  """
+  make = getattr(representation_function, "code_collector", None)
+  return make() if callable(make) else code_cache.CallByCall(representation_function)
+
+
+def codes_of_factors(ground_truth_data, representation_function, factors, random_state,
+                     batch_size):
+  """Codes [N, d] of the observations rendered from factors [N, F] (one rendering call),
+  encoded `batch_size` at a time."""
+  collector = code_collector(representation_function)
+  collector.add(ground_truth_data, factors, random_state, call_size=batch_size)
+  return collector.codes()
+
+
 def generate_batch_factor_code(ground_truth_data, representation_function, num_points,
                                random_state, batch_size):
   """Samples `num_points` (factors, observations) pairs in batches and encodes them.
@@ -143,15 +173,17 @@ def generate_batch_factor_code(ground_truth_data, representation_function, num_p
   num_points = validation.positive_int(num_points, "num_points")
   batch_size = validation.positive_int(batch_size, "batch_size")
   validation.random_state(random_state)
-  codes, factors = [], []
+  collector = code_collector(representation_function)
+  factors = []
   done = 0
   while done < num_points:
     num_now = min(num_points - done, batch_size)
-    batch_factors, batch_observations = ground_truth_data.sample(num_now, random_state)
-    factors.append(np.asarray(batch_factors))
-    codes.append(_as_code_batch(representation_function(batch_observations), num_now))
+    factors.append(np.asarray(collector.add_sample(ground_truth_data, num_now, random_state)))
+    collector.end_call()
     done += num_now
-  return np.concatenate(codes, axis=0), np.concatenate(factors, axis=0)
+    if len(factors) % 64 == 0:
+      progress.report("drawing and encoding points", done, num_points)
+  return collector.codes(), np.concatenate(factors, axis=0)
 
 
 def num_factors_of(ground_truth_data):
@@ -168,16 +200,26 @@ def _as_code_batch(codes, expected_rows):
   return codes
 
 
-def reference_logistic_regression():
-  """The logistic regression the reference study's `LogisticRegression()` calls amounted to.
+def map_in_processes(function, argument_lists):
+  """[function(*arguments) for arguments in argument_lists] in worker processes, one per CPU,
+  each with one BLAS thread.
 
-  The study ran scikit-learn releases (< 0.22) whose default was the liblinear solver with
-  one-vs-rest classes; newer releases default to a multinomial lbfgs fit, which gives different
-  accuracies and AUCs. Spelling the old default out keeps the numbers comparable. The primal
-  liblinear solver is deterministic, so the fixed seed only keeps global random state untouched.
+  For independent scikit-learn fits: liblinear draws its coordinate order from a global random
+  generator, so fits on threads would interleave their draws; processes keep every fit exactly
+  what a sequential loop gives. The worker pool is started once per process and reused.
   """
-  return multiclass.OneVsRestClassifier(
-      linear_model.LogisticRegression(solver="liblinear", random_state=0))
+  argument_lists = list(argument_lists)
+  workers = min(len(argument_lists), len(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+  if workers <= 1:
+    return [function(*arguments) for arguments in argument_lists]
+  with threadpoolctl.threadpool_limits(1), \
+       joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+    return joblib.Parallel(n_jobs=workers)(
+        joblib.delayed(function)(*arguments) for arguments in argument_lists)
+
+
+reference_logistic_regression = independent_fits.reference_logistic_regression
 
 
 def check_train_test_informative(codes, factors, codes_test, factors_test):
