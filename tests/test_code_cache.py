@@ -67,6 +67,18 @@ def _run_metrics(data, representation):
   }
 
 
+class _NoisyDSprites(dsprites.DSprites):
+  """dSprites whose background gets uniform noise drawn from the metric's random state, as
+  noisy_dsprites does with the published file's images."""
+
+  name = "noisy_test_dsprites"
+  observation_kind = "unit_interval"
+
+  def _observations_from_valid_factors(self, factors, random_state):
+    images = super()._observations_from_valid_factors(factors, random_state)
+    return np.maximum(images, random_state.uniform(0, 1, images.shape)).astype(np.float32)
+
+
 class CachedCodesTest(tf.test.TestCase):
 
   def _compare(self, data, encoder, expect_cached, **settings):
