@@ -38,16 +38,6 @@ class _Encoder:
     return codes
 
 
-class _NoisyDSprites(dsprites.DSprites):
-  """Procedural dSprites over uniform background noise: a data set that draws from the random
-  state when it renders (the published-file variants need their file)."""
-
-  def _observations_from_valid_factors(self, factors, random_state):
-    images = super()._observations_from_valid_factors(factors, random_state)
-    noise = random_state.uniform(size=images.shape).astype(np.float32)
-    return np.maximum(images, noise)
-
-
 def _run_metrics(data, representation):
   """Metrics whose draws cover the collector's paths (sizes leave calls of one row)."""
   return {
