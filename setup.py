@@ -17,8 +17,8 @@ setuptools.setup(
         "families, mutual-information measures and SavedModel exports."
     ),
     packages=setuptools.find_packages(include=[
-        f"{package}{suffix}" for package in ("common", "zoo", "export", "evaluation", "studies",
-                                             "binaries")
+        f"{package}{suffix}" for package in ("common", "zoo", "export", "evaluation", "gin_edge",
+                                             "studies", "binaries")
         for suffix in ("", ".*")]) + ["gin_configs"],
     package_data={"gin_configs": ["*.gin", "**/*.gin"]},
     python_requires=">=3.10,<3.13",

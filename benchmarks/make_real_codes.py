@@ -34,8 +34,7 @@ from evaluation import trained_model
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import utils
 from studies import spec as study_spec
-from zoo import training
-import zoo.training.all_configurables  # noqa: F401  pylint: disable=unused-import  (the gin configurables)
+from gin_edge import training as gin_training  # registers every gin configurable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUDY = os.path.join(REPO, "gin_configs", "studies", "posterior_correlation_cpu.gin")
@@ -92,7 +91,7 @@ def encode(args):
     start = time.time()
     gin.clear_config()
     cli.parse_gin(list(run.train_gin_files), list(run.train_gin_bindings))
-    training.train(model_dir, log_fn=lambda line: None)
+    gin_training.train(model_dir, log_fn=lambda line: None)
     gin.clear_config()
     model = trained_model.from_model_dir(model_dir, log_fn=lambda line: None)
     arrays = {}

@@ -26,8 +26,7 @@ import gin
 from machine_info import cpu_model
 from machine_info import load_average
 from common import cli
-from zoo import training
-import zoo.training.all_configurables  # pylint: disable=unused-import  (registers every configurable)
+from gin_edge import training as gin_training  # registers every gin configurable
 
 DEMO = "demo.gin"  # the shipped `make demo` configuration (cli.parse_gin finds it)
 
@@ -36,7 +35,7 @@ def train_demo(model_dir, bindings):
   """Final training results of the demo model with `bindings` added."""
   gin.clear_config()
   cli.parse_gin([DEMO], ["training.checkpoint_every = 100000"] + list(bindings))
-  return training.train(model_dir, log_fn=lambda line: None)
+  return gin_training.train(model_dir, log_fn=lambda line: None)
 
 
 def main():

@@ -52,13 +52,13 @@ def main(argv):
       raise cli.UsageError("--output_dir is required")
     # As this process starts: an evaluation of the same output_dir that finishes first wins.
     started = io_utils.file_state(os.path.join(FLAGS.output_dir, "results.json"))
-    from evaluation import evaluate  # pylint: disable=g-import-not-at-top
+    from gin_edge import evaluation as gin_evaluation  # pylint: disable=g-import-not-at-top
     saved_model = FLAGS.saved_model[0] if FLAGS.saved_model else None
-    evaluate.run_evaluation(FLAGS.output_dir, FLAGS.metrics, saved_model=saved_model,
-                            model_dir=FLAGS.model_dir, checkpoint=FLAGS.checkpoint,
-                            seed=FLAGS.seed, codes=FLAGS.representation,
-                            gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings,
-                            unchanged_since=started)
+    gin_evaluation.run_evaluation(FLAGS.output_dir, FLAGS.metrics, saved_model=saved_model,
+                                  model_dir=FLAGS.model_dir, checkpoint=FLAGS.checkpoint,
+                                  seed=FLAGS.seed, codes=FLAGS.representation,
+                                  gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings,
+                                  unchanged_since=started)
   print(f"[zoo-evaluate] results in {FLAGS.output_dir}/results.json")
 
 

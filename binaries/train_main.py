@@ -36,16 +36,16 @@ def main(argv):
     # Before TensorFlow loads, so that a bad target costs nothing (training checks it too).
     io_utils.check_writable_directory(FLAGS.model_dir, "--model_dir")
     # Imports after flag parsing keep `zoo-train --help` fast.
-    from zoo.training import distribute
+    from gin_edge import training as gin_training  # registers every gin configurable
     from zoo import training
-    import zoo.training.all_configurables  # noqa: F401  (registers every gin configurable)
+    from zoo.training import distribute
     if FLAGS.logical_cpus > 1:
       distribute.split_cpu(FLAGS.logical_cpus)
     cli.parse_gin(FLAGS.gin_config, FLAGS.gin_bindings)
     strategy = distribute.make_strategy(FLAGS.strategy)
     try:
-      results = training.train(FLAGS.model_dir, strategy=strategy,
-                               allow_config_change=FLAGS.allow_config_change)
+      results = gin_training.train(FLAGS.model_dir, strategy=strategy,
+                                   allow_config_change=FLAGS.allow_config_change)
     except training.TrainingDiverged as e:
       cli.exit_with_error("zoo-train", e)
   print(f"[zoo-train] done at step {results['final_step']}: checkpoints in "

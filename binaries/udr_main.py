@@ -37,9 +37,10 @@ def main(argv):
     # As this process starts: a zoo-udr of the same output_dir that finishes first wins.
     started = io_utils.file_state(os.path.join(FLAGS.output_dir, "udr_results.json"))
     from evaluation import evaluate  # pylint: disable=g-import-not-at-top
-    evaluate.run_udr(FLAGS.output_dir, FLAGS.saved_model, seed=FLAGS.seed,
-                     gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings,
-                     unchanged_since=started)
+    from gin_edge import evaluation as gin_evaluation
+    gin_evaluation.run_udr(FLAGS.output_dir, FLAGS.saved_model, seed=FLAGS.seed,
+                           gin_files=FLAGS.gin_config, gin_bindings=FLAGS.gin_bindings,
+                           unchanged_since=started)
     print(f"[zoo-udr] results in {FLAGS.output_dir}/{evaluate.UDR_RESULTS}")
 
 

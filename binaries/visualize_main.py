@@ -47,17 +47,16 @@ def main(argv):
     # As this process starts: a zoo-visualize of the same output_dir that finishes first wins.
     started = io_utils.file_state(os.path.join(FLAGS.output_dir, "pictures.json"))
     # Imports after the flag checks keep mistakes and `--help` fast.
-    import gin  # pylint: disable=g-import-not-at-top
-    from evaluation import trained_model
+    from evaluation import trained_model  # pylint: disable=g-import-not-at-top
     from evaluation.pictures import make_pictures
-    gin.clear_config()
+    from gin_edge import evaluation as gin_evaluation
     model = trained_model.load(model_dir=FLAGS.model_dir, saved_model=FLAGS.saved_model,
                                checkpoint=FLAGS.checkpoint)
-    cli.parse_gin(FLAGS.gin_config, FLAGS.gin_bindings)
+    settings = gin_evaluation.picture_settings(FLAGS.gin_config, FLAGS.gin_bindings)
     index = make_pictures.make_pictures(model, FLAGS.output_dir,
                                         num_traversal_steps=FLAGS.num_traversal_steps,
                                         seed=FLAGS.seed, num_points=FLAGS.num_points,
-                                        unchanged_since=started)
+                                        settings=settings, unchanged_since=started)
   for name, size in sorted(index["files"].items()):
     print(f"[zoo-visualize] {os.path.join(FLAGS.output_dir, name)} ({size} bytes)")
   print(f"[zoo-visualize] index in {os.path.join(FLAGS.output_dir, 'pictures.json')}")

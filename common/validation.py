@@ -96,3 +96,15 @@ def non_negative_matrix(value, name, axes, entries="values"):
   if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
     raise ValueError(f"{name}: expected finite non-negative {entries}")
   return matrix
+
+
+def options(value, allowed, name):
+  """`value` (None or a dict) as a new dict, if every key is one of `allowed`."""
+  if value is None:
+    return {}
+  if not isinstance(value, dict):
+    raise ValueError(f"{name}={value!r}: expected a dict of settings (some of {sorted(allowed)})")
+  unknown = sorted(set(value) - set(allowed))
+  if unknown:
+    raise ValueError(f"{name}={value!r}: unknown {unknown}, expected some of {sorted(allowed)}")
+  return dict(value)

@@ -28,7 +28,6 @@ as they are encoded (untouched pages take no memory), used only when it fits int
 `code_cache.max_megabytes`; observations waiting for the encoder are flushed every
 `_FLUSH_ROWS` rows.
 """
-import gin
 import numpy as np
 
 from zoo.data import ground_truth_data
@@ -128,8 +127,6 @@ class CallByCall:
     return codes
 
 
-@gin.configurable("code_cache",
-                  denylist=["representation_function", "ground_truth_data", "log_fn"])
 class CachedCodes:
   """A representation function (mean codes) with a cache keyed on factor values.
 

@@ -7,7 +7,9 @@ no results.json behind, and a failed write (a full disk) leaves the previous one
 after the table of numbers has been printed. One evaluation at a time writes an output
 directory's results.json: a second one exits at once with an error naming the first's pid, and
 zoo-evaluate does not replace a results.json that another evaluation wrote after it started
-(the first to finish wins).
+(the first to finish wins). A metric runs with its wrapper's defaults (the reference study's)
+and the settings passed for it, `{metric: {parameter: value}}`; zoo-evaluate reads those from
+gin (`gin_edge.evaluation`).
 
 UDR ranks several models of one data set against each other (`evaluate_udr`, `run_udr`, the
 library behind `zoo-udr`) and writes udr_results.json the same way.
@@ -17,7 +19,6 @@ import math
 import os
 import time
 
-import gin
 import numpy as np
 
 from common import cli
@@ -73,23 +74,35 @@ def _write_results(path, results):
                   e.filename or path) from e
 
 
-def metric_settings(name, fn):
-  """The settings a metric wrapper runs with: signature defaults overridden by gin bindings."""
-  settings = {}
-  for param in inspect.signature(inspect.unwrap(fn)).parameters.values():
-    if param.name in _NOT_SETTINGS or param.default is inspect.Parameter.empty:
-      continue
-    settings[param.name] = param.default
-  try:
-    settings.update(gin.get_bindings(metric_catalog.gin_name(name)))
-  except (ValueError, KeyError):
-    pass
+def setting_defaults(fn):
+  """{setting: default} of a metric wrapper: its arguments but the data ones."""
+  return {param.name: param.default
+          for param in inspect.signature(inspect.unwrap(fn)).parameters.values()
+          if param.name not in _NOT_SETTINGS and param.default is not inspect.Parameter.empty}
+
+
+def given_settings(name, fn, settings):
+  """The settings given for metric `name` (of `settings`, {metric: {parameter: value}}),
+  checked to be its wrapper's."""
+  given = dict((settings or {}).get(name) or {})
+  unknown = sorted(set(given) - set(setting_defaults(fn)))
+  if unknown:
+    raise ValueError(f"settings[{name!r}]: unknown {unknown}; {name} takes "
+                     f"{sorted(setting_defaults(fn))}")
+  return given
+
+
+def metric_settings(name, fn, settings=None):
+  """The settings a metric wrapper runs with: its defaults, overridden by those given for it in
+  `settings` ({metric: {parameter: value}}), made JSON-plain."""
+  values = dict(setting_defaults(fn), **given_settings(name, fn, settings))
+
   def jsonable(value):
     if isinstance(value, (tuple, list)):
       return [jsonable(v) for v in value]
     return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
 
-  return {k: jsonable(v) for k, v in settings.items()}
+  return {k: jsonable(v) for k, v in values.items()}
 
 
 def _json_number(value):
@@ -99,7 +112,8 @@ def _json_number(value):
 
 
 def _with_setting_name(name, fn, error):
-  """The first line of a metric's error, its setting named as gin knows it (`mig.num_bins`)."""
+  """The first line of a metric's error, its setting named with the metric's settings name
+  (`mig.num_bins`, `beta_vae_score.num_train`: also its gin name)."""
   line = cli.first_line(error)
   gin_name = metric_catalog.gin_name(name)
   for setting in metric_settings(name, fn):
@@ -109,7 +123,7 @@ def _with_setting_name(name, fn, error):
 
 
 def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print,
-             unchanged_since=False):
+             settings=None, code_cache_settings=None, unchanged_since=False):
   """Computes `metric_names` on `model` and writes output_dir/results.json.
 
   Args:
@@ -119,6 +133,10 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
     seed: each metric gets a numpy RandomState seeded with this value, as the reference does.
     codes: "mean" or "sampled" codes for the standard metrics.
     log_fn: where the progress lines and the table go.
+    settings: {metric name: {parameter: value}} overriding the wrappers' defaults, e.g.
+      {"mig": {"num_train": 1000}}.
+    code_cache_settings: `code_cache.CachedCodes`'s settings (enabled, max_megabytes) for
+      mean codes; the results are the same either way.
     unchanged_since: `io_utils.file_state` of output_dir/results.json when the caller started
       (zoo-evaluate: when its process started), or False. If given and another evaluation has
       written results.json since, the results are printed but not written: the first to
@@ -136,19 +154,24 @@ def evaluate(model, output_dir, metric_names, seed=0, codes="mean", log_fn=print
   io_utils.check_writable_directory(output_dir, "--output_dir")
   lock = lock_output(output_dir)
   try:
-    return _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn,
-                            unchanged_since)
+    return _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn, settings,
+                            code_cache_settings, unchanged_since)
   finally:
     lock.close()
 
 
-def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn, unchanged_since):
+def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn, settings,
+                     code_cache_settings, unchanged_since):
   data = model.ground_truth_data
   codes_fn = model.codes_function(codes)
   if codes == "mean":  # sampled codes are fresh draws at every call: never cached
-    codes_fn = code_cache.CachedCodes(codes_fn, data, log_fn=log_fn)
+    codes_fn = code_cache.CachedCodes(codes_fn, data, log_fn=log_fn,
+                                      **(code_cache_settings or {}))
   results = {"evaluated": model.description, "dataset": data.name,
              "representation": codes, "seed": seed}
+  # Checked before any metric runs: a misspelt setting must not cost the metrics before it.
+  given = {name: given_settings(name, metric_registry.REGISTRY[name], settings)
+           for name in metric_names}
   for name in metric_names:
     fn = metric_registry.REGISTRY[name]
     log_fn(f"[zoo-evaluate] {name} ...")
@@ -157,18 +180,19 @@ def _evaluate_locked(model, output_dir, metric_names, seed, codes, log_fn, uncha
     try:
       with progress.reporting(name, log_fn):
         if name in POSTERIOR_METRICS:
-          scores = fn(data, model.posterior, random_state)
+          scores = fn(data, model.posterior, random_state, **given[name])
         elif name in RECONSTRUCTION_METRICS:
-          scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state)
+          scores = fn(data, lambda x: model.decode_mean(codes_fn(x)), random_state,
+                      **given[name])
         else:
-          scores = fn(data, codes_fn, random_state)
+          scores = fn(data, codes_fn, random_state, **given[name])
     except ValueError as e:
       raise ValueError(_with_setting_name(name, fn, e)) from e
     elapsed = time.time() - start
     for key, value in scores.items():
       results[f"{name}.{key}"] = _json_number(value)
     results[f"{name}.elapsed_seconds"] = elapsed
-    for key, value in metric_settings(name, fn).items():
+    for key, value in metric_settings(name, fn, settings).items():
       results[f"settings.{name}.{key}"] = value
     log_fn(f"[zoo-evaluate] {name} done in {elapsed:.1f} s")
 
@@ -194,14 +218,13 @@ def format_table(results):
 
 
 def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, checkpoint=None,
-                   seed=0, codes="mean", gin_files=(), gin_bindings=(), log_fn=print,
-                   unchanged_since=False):
-  """What zoo-evaluate does: load one model, apply the metric settings, evaluate, write.
+                   seed=0, codes="mean", settings=None, code_cache_settings=None,
+                   log_fn=print, unchanged_since=False):
+  """What zoo-evaluate does: load one model, evaluate it with the metric settings, write.
 
   Exactly one of `saved_model` (a zoo-export directory) and `model_dir` (a zoo-train run,
-  optionally at `checkpoint`) says what is evaluated. The model's own configuration is parsed
-  first, then `gin_files` and `gin_bindings` with the metric settings. `unchanged_since` as
-  for `evaluate`.
+  optionally at `checkpoint`) says what is evaluated; `settings` ({metric: {parameter:
+  value}}) override the metrics' defaults. `unchanged_since` as for `evaluate`.
 
   Returns:
     The results dict written to output_dir/results.json.
@@ -212,11 +235,10 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None, 
   # Before the model loads: a second evaluation of the same output_dir is refused at once.
   lock = lock_output(output_dir)
   try:
-    gin.clear_config()
     model = trained_model.load(model_dir=model_dir, saved_model=saved_model,
                                checkpoint=checkpoint)
-    cli.parse_gin(list(gin_files), list(gin_bindings))
-    return _evaluate_locked(model, output_dir, names, seed, codes, log_fn, unchanged_since)
+    return _evaluate_locked(model, output_dir, names, seed, codes, log_fn, settings,
+                            code_cache_settings, unchanged_since)
   finally:
     lock.close()
 
@@ -257,7 +279,7 @@ def check_same_dataset(models, names, label=""):
                        "models of one data set")
 
 
-def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label=""):
+def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="", settings=None):
   """UDR of `models` (their data set and latent size must agree); writes udr_results.json.
 
   Args:
@@ -267,6 +289,7 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
     seed: the RandomState seed of the observations.
     log_fn: where the progress lines and the table go.
     label: what error messages put before a model's name (`--saved_model `).
+    settings: {parameter: value} overriding `udr.compute_udr`'s defaults.
 
   Returns:
     The results dict: `models`, `evaluated`, `dataset`, `seed`, `scores` ({name: UDR score}),
@@ -277,12 +300,13 @@ def evaluate_udr(models, output_dir, names=None, seed=0, log_fn=print, label="")
   io_utils.check_writable_directory(output_dir, "--output_dir")
   lock = lock_output(output_dir, "zoo-udr")
   try:
-    return _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, False)
+    return _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, settings, False)
   finally:
     lock.close()
 
 
-def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, unchanged_since):
+def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, settings,
+                         unchanged_since):
   models = list(models)
   names = [m.description for m in models] if names is None else [str(n) for n in names]
   if len(models) < 2:
@@ -297,8 +321,10 @@ def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, unchang
   data = models[0].ground_truth_data
   log_fn(f"[zoo-udr] udr of {len(models)} models ...")
   start = time.time()
+  given = given_settings("udr", udr.compute_udr, {"udr": settings})
   try:
-    scores = udr.compute_udr(data, [m.posterior for m in models], np.random.RandomState(seed))
+    scores = udr.compute_udr(data, [m.posterior for m in models], np.random.RandomState(seed),
+                             **given)
   except ValueError as e:
     raise ValueError(_with_setting_name("udr", udr.compute_udr, e)) from e
   elapsed = time.time() - start
@@ -309,7 +335,7 @@ def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, unchang
     results[f"udr.{key}"] = value
   results["udr.model_scores"] = [_json_number(s) for s in scores["model_scores"]]
   results["udr.elapsed_seconds"] = elapsed
-  for key, value in metric_settings("udr", udr.compute_udr).items():
+  for key, value in metric_settings("udr", udr.compute_udr, {"udr": settings}).items():
     results[f"settings.udr.{key}"] = value
   log_fn(f"[zoo-udr] udr done in {elapsed:.1f} s")
   width = max(len(n) for n in names)
@@ -325,13 +351,10 @@ def _evaluate_udr_locked(models, output_dir, names, seed, log_fn, label, unchang
   return results
 
 
-def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log_fn=print,
+def run_udr(output_dir, saved_models, seed=0, settings=None, log_fn=print,
             unchanged_since=False):
-  """What `zoo-udr` does: load every export, apply the settings, UDR, write.
-
-  Each export is loaded with a fresh gin configuration (its own), then `gin_files` and
-  `gin_bindings` with the `udr.*` settings are parsed. `unchanged_since`: as for `evaluate`,
-  for udr_results.json.
+  """What `zoo-udr` does: load every export, UDR with `settings` ({parameter: value} of
+  `udr.compute_udr`), write. `unchanged_since`: as for `evaluate`, for udr_results.json.
 
   Returns:
     The results dict written to output_dir/udr_results.json (see `evaluate_udr`).
@@ -351,14 +374,8 @@ def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log
   io_utils.check_writable_directory(output_dir, "--output_dir")
   lock = lock_output(output_dir, "zoo-udr")
   try:
-    models = []
-    for path in saved_models:
-      gin.clear_config()  # each export's data set is built from its own configuration alone
-      models.append(trained_model.from_export(path))
-    gin.clear_config()
-    cli.parse_gin(list(gin_files), list(gin_bindings))
-    validation.seed(seed, "seed")
+    models = [trained_model.from_export(path) for path in saved_models]
     return _evaluate_udr_locked(models, output_dir, saved_models, seed, log_fn,
-                                "--saved_model ", unchanged_since)
+                                "--saved_model ", settings, unchanged_since)
   finally:
     lock.close()

@@ -18,7 +18,6 @@ otherwise (`identity_gap`). See docs/MI_MEASURES.md for accuracy and the log N b
 """
 import math
 
-import gin
 import numpy as np
 import tensorflow as tf
 
@@ -210,8 +209,6 @@ def mi_measures(mean, covariance, num_samples=4, seed=0,
   return result
 
 
-@gin.configurable("mi_measures",
-                  denylist=["ground_truth_data", "posterior_function", "random_state"])
 def compute_mi_measures(ground_truth_data, posterior_function, random_state, num_points=2000,
                         batch_size=64, num_samples=4, num_conditioning=32,
                         num_strata=mi_invariance_lib.DEFAULT_NUM_STRATA):

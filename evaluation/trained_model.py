@@ -9,12 +9,12 @@
 
 Arrays in and out are numpy (codes float64, images float32). `from_model_dir` rebuilds a
 zoo-train run and restores a checkpoint; `from_export` runs a zoo-export SavedModel without
-rebuilding any network. Both give the same numbers (an export carries the full posterior), and
-both leave the model's gin configuration parsed, so settings can be bound after it.
+rebuilding any network. Both give the same numbers (an export carries the full posterior). The
+data set comes from the run's recorded arguments (`zoo.training.run_config`), or from the
+operative gin config of runs and exports made before those were recorded; no gin state is read.
 """
 import os
 
-import gin
 import numpy as np
 import tensorflow as tf
 
@@ -24,7 +24,7 @@ from export import loader
 from zoo import data as zoo_data
 from zoo.models import priors
 from zoo.training import checkpoints
-import zoo.training.all_configurables  # noqa: F401  (a model's gin configuration names them all)
+from zoo.training import run_config
 
 
 class TrainedModel:
@@ -108,6 +108,22 @@ def from_model_dir(model_dir, checkpoint=None, log_fn=print):
     raise FileNotFoundError(f"--model_dir {model_dir}: no such directory")
   restored = checkpoints.restore_run(model_dir, checkpoint, log_fn=log_fn)
   model = restored.model
+  return from_model(model, restored.data,
+                    f"{model.model_name}/{model.family.name} from {restored.checkpoint}")
+
+
+def from_model(model, ground_truth_data, description=None):
+  """The view of a zoo model in memory (e.g. after `model.fit`) and the data set it learned.
+
+  Args:
+    model: a `zoo.models.ZooModel`.
+    ground_truth_data: its data set (`zoo.data.get_dataset(...)`).
+    description: what results and titles call it (default: model and family).
+  """
+  if tuple(model.observation_shape) != tuple(ground_truth_data.observation_shape):
+    raise ValueError(f"ground_truth_data: observations of shape "
+                     f"{tuple(ground_truth_data.observation_shape)}, the model takes "
+                     f"{tuple(model.observation_shape)}")
 
   @tf.function(reduce_retracing=True)
   def posterior_fn(x):
@@ -127,13 +143,14 @@ def from_model_dir(model_dir, checkpoint=None, log_fn=print):
     return model.decode_mean(z)
 
   return TrainedModel(posterior_fn, sample_fn, decode_mean_fn, model.latent_dim,
-                      model.observation_shape, restored.data,
-                      f"{model.model_name}/{model.family.name} from {restored.checkpoint}",
+                      model.observation_shape, ground_truth_data,
+                      description or f"{model.model_name}/{model.family.name}",
                       prior_name=model.prior_name, mean_fn=mean_fn)
 
 
 def from_export(export_dir):
-  """Runs a zoo-export SavedModel; the data set is rebuilt from the gin config it carries.
+  """Runs a zoo-export SavedModel; the data set is rebuilt from the run config it carries (the
+  operative gin config for exports made before it carried one).
 
   The covariance comes from the export's posterior scale: scale_tril @ scale_tril^T, or
   diag(stddev^2) for the factorized family.
@@ -142,16 +159,21 @@ def from_export(export_dir):
     raise FileNotFoundError(f"--saved_model {export_dir}: no such directory")
   exported = loader.load(export_dir)
   metadata = exported.metadata
-  try:
-    gin.parse_config(metadata["gin_config"])
-  except cli.GIN_ERRORS as e:
-    raise ValueError(f"--saved_model {export_dir}: the gin_config in its metadata does not "
-                     f"parse ({cli.first_line(e)})") from e
-  data = zoo_data.get_dataset(name=metadata["dataset"])
+  if isinstance(metadata.get("run_config"), dict):
+    dataset, source = metadata["run_config"].get("dataset", {}), "run config"
+  else:
+    try:
+      dataset = run_config.from_operative_config(metadata["gin_config"])["dataset"]
+    except cli.GIN_ERRORS as e:
+      raise ValueError(f"--saved_model {export_dir}: the gin_config in its metadata does not "
+                       f"parse ({cli.first_line(e)})") from e
+    source = "gin config"
+  dataset = dict(dataset, name=metadata["dataset"])
+  data = zoo_data.get_dataset(**dataset)
   if tuple(data.observation_shape) != exported.observation_shape:
     raise ValueError(
         f"--saved_model {export_dir}: data set {metadata['dataset']!r} rebuilt from the export's "
-        f"gin config has observations of shape {list(data.observation_shape)}, the export "
+        f"{source} has observations of shape {list(data.observation_shape)}, the export "
         f"expects {list(exported.observation_shape)}")
 
   def posterior_fn(x):

@@ -60,6 +60,9 @@ def check_metadata_values(metadata, path):
   for key, choices in _CHOICES.items():
     if key in metadata and metadata[key] not in choices:
       refuse(key, f"one of {', '.join(choices)}")
+  if "run_config" in metadata and not (isinstance(metadata["run_config"], dict) and isinstance(
+      metadata["run_config"].get("dataset"), dict)):
+    refuse("run_config", "a dict with the run's dataset, model and training arguments")
   if not _is_int(metadata["latent_dim"], 1):
     refuse("latent_dim", "a positive integer")
   shape = metadata["observation_shape"]

@@ -12,7 +12,6 @@ after the exporting process, and those of processes that no longer run (an expor
 `kill -9`) are removed by the next export to the same target. One export at a time writes a
 target: the second exits with an error naming the first's pid (`io_utils.lock_target`).
 """
-import ast
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ from export import model_card
 from zoo.posteriors import gaussian_utils
 from zoo.training import checkpoints
 from zoo.training import loop
-import zoo.training.all_configurables  # noqa: F401  (the operative config names every configurable)
+from zoo.training import run_config
 
 class ModelOutputs:
   """What the signatures compute, as plain functions of a restored zoo model.
@@ -111,16 +110,12 @@ class ExportModule(tf.Module):
     return signatures
 
 
-def _encoder_label(bindings):
+def _encoder_label(model_config):
   """The encoder as the shipped encoder gin files name it (`mlp`, `conv64_split`), from the
-  operative config's bindings; InfoGAN's Q head is its discriminator; None if neither."""
-  if "encoder.kind" in bindings:
-    kind = ast.literal_eval(bindings["encoder.kind"])
-    split = ast.literal_eval(bindings.get("encoder.split", "False"))
-    return f"{kind}_split" if split else kind
-  if any(name.startswith("infogan_discriminator.") for name in bindings):
+  model's arguments; InfoGAN's Q head is its discriminator; None if neither."""
+  if model_config.get("name") == "infogan":
     return "infogan_discriminator"
-  return None
+  return model_config.get("encoder")
 
 
 def final_losses(model_dir, training_step):
@@ -142,8 +137,7 @@ def export_metadata(trained, module, losses=None):
   """The dict written to assets/metadata.json, for a `zoo.training.checkpoints.RestoredRun`
   and the run's final losses (`final_losses`)."""
   model = trained.model
-  bindings = loop.binding_values(trained.gin_config)
-  seed = bindings.get("training.seed")
+  config = trained.run_config
   return {
       "format_version": loader.FORMAT_VERSION,
       "model": model.model_name,
@@ -156,10 +150,11 @@ def export_metadata(trained, module, losses=None):
       "decoder_output": model.decoder_output,
       "training_step": trained.training_step,
       "checkpoint": os.path.basename(trained.checkpoint),
-      "encoder": _encoder_label(bindings),
-      "seed": None if seed is None else ast.literal_eval(seed),
+      "encoder": _encoder_label(config["model"]),
+      "seed": config["training"].get("seed"),
       "final_losses": losses,
       "gin_config": trained.gin_config,
+      "run_config": config,
   }
 
 
@@ -239,6 +234,34 @@ def _write_export_locked(module, metadata, export_dir, overwrite, log_fn):
     if os.path.lexists(previous) and not os.path.lexists(export_dir):
       os.rename(previous, export_dir)  # the new export did not arrive: the old one goes back
     shutil.rmtree(staging_root, ignore_errors=True)
+
+
+def export_model(model, export_dir, ground_truth_data, overwrite=False, log_fn=print):
+  """Exports a zoo model in memory (e.g. after `fit`) trained on `ground_truth_data`.
+
+  The metadata records the model's arguments (`get_config`) and the data set's (as
+  `zoo.data.get_dataset` built it), so `evaluation.trained_model.from_export` rebuilds the data
+  set; training_step is the compiled optimizer's step count (None if never compiled), and the
+  training seed and final losses, which only zoo-train records, are None.
+
+  Returns:
+    The metadata written with the export.
+  """
+  check_export_target(export_dir, overwrite)
+  if tuple(model.observation_shape) != tuple(ground_truth_data.observation_shape):
+    raise ValueError(f"ground_truth_data: observations of shape "
+                     f"{tuple(ground_truth_data.observation_shape)}, the model takes "
+                     f"{tuple(model.observation_shape)}")
+  dataset = getattr(ground_truth_data, "arguments", None) or {"name": ground_truth_data.name}
+  optimizer = getattr(model, "optimizer", None)
+  step = int(optimizer.iterations.numpy()) if optimizer is not None else None
+  trained = checkpoints.RestoredRun(
+      model, ground_truth_data, "", step, "",
+      run_config.make(dataset, model.get_config(), {}))
+  module = ExportModule(model)
+  metadata = export_metadata(trained, module)
+  write_export(module, metadata, export_dir, overwrite=overwrite, log_fn=log_fn)
+  return metadata
 
 
 def export_model_dir(model_dir, export_dir, checkpoint=None, overwrite=False, log_fn=print):

@@ -8,17 +8,16 @@ import time
 import gin
 
 from common import cli
-from evaluation import evaluate
 from export import saved_model_export
+from gin_edge import evaluation as gin_evaluation
+from gin_edge import training as gin_training
 from studies.stages import STAGES
-from zoo import training
-import zoo.training.all_configurables  # noqa: F401  pylint: disable=unused-import  (the gin configurables)
 
 
 def _train(run, paths, log):
   gin.clear_config()
   cli.parse_gin(list(run.train_gin_files), list(run.train_gin_bindings))
-  training.train(paths.model_dir, log_fn=log)
+  gin_training.train(paths.model_dir, log_fn=log)
 
 
 def _export(run, paths, log):
@@ -29,9 +28,10 @@ def _export(run, paths, log):
 
 
 def _evaluate(run, paths, log):
-  evaluate.run_evaluation(paths.evaluation_dir, run.metrics, saved_model=paths.export_dir,
-                          seed=run.evaluation_seed, gin_files=run.evaluation_gin_files,
-                          gin_bindings=run.evaluation_gin_bindings, log_fn=log)
+  gin_evaluation.run_evaluation(paths.evaluation_dir, run.metrics,
+                                saved_model=paths.export_dir, seed=run.evaluation_seed,
+                                gin_files=run.evaluation_gin_files,
+                                gin_bindings=run.evaluation_gin_bindings, log_fn=log)
 
 
 _STAGE_FUNCTIONS = {"train": _train, "export": _export, "evaluate": _evaluate}

@@ -5,7 +5,7 @@ one in `study.evaluation_bindings` let every run train to the end and only then 
 
 * Training: every distinct training configuration of the runs (their gin files and bindings,
   the seed aside) is parsed by gin with every configurable registered, one file and one binding
-  at a time, and then built as zoo-train builds it (`zoo.training.check_configuration`: the
+  at a time, and then built as zoo-train builds it (`gin_edge.training.check_configuration`: the
   `training.*` settings, the data set, the model with its networks, posterior and likelihood),
   so that bad values fail with the validators zoo-train uses.
 * Evaluation: the evaluation gin files and bindings are parsed with every metric registered;
@@ -29,9 +29,9 @@ from common import gin_files
 from evaluation import evaluate
 from evaluation import metrics as metric_catalog
 from evaluation.metrics import registry as metric_registry
-from zoo import data as zoo_data
-from zoo import training
-import zoo.training.all_configurables  # noqa: F401  pylint: disable=unused-import  (the gin configurables)
+from gin_edge import configurables
+from gin_edge import evaluation as gin_evaluation
+from gin_edge import training as gin_training
 
 
 class _Encoding(BaseException):
@@ -85,7 +85,7 @@ def check_training(runs, study_file):
     try:
       _parse(run.train_gin_files, run.train_gin_bindings, study_file, run.name, "training")
       try:
-        training.check_configuration()
+        gin_training.check_configuration()
       except ValueError as e:
         raise ValueError(f"--study {study_file}: run {run.name}: {cli.first_line(e)}") from e
       except TypeError as e:  # a binding of the wrong type, say `beta_vae.beta = "four"`
@@ -131,7 +131,7 @@ def _dry_run(name, data, study_file):
   """Runs metric `name` on `data` until it first asks for codes (see the docstring)."""
   fn = metric_registry.REGISTRY[name]
   try:
-    fn(data, _stand_in, np.random.RandomState(0))
+    fn(data, _stand_in, np.random.RandomState(0), **gin_evaluation.metric_settings([name])[name])
   except _Encoding:
     return
   except ValueError as e:
@@ -153,7 +153,7 @@ def check_evaluation(runs, study_file, metrics=True):
     try:
       # The data set as the run's training configuration makes it (the export carries it).
       _parse(run.train_gin_files, run.train_gin_bindings, study_file, run.name, "training")
-      data = zoo_data.get_dataset()
+      data = configurables.dataset_from_gin()
       gin.clear_config()
       _parse(run.evaluation_gin_files, run.evaluation_gin_bindings, study_file, run.name,
              "evaluation")

@@ -22,7 +22,8 @@ from common import cli
 from export import saved_model_export
 from zoo import training
 from zoo.training import checkpoints
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 from tiny_mlp import TINY_RUN_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +34,7 @@ def train(model_dir, num_steps, lines=None):
   gin.clear_config()
   cli.parse_gin([], BINDINGS + [f"training.num_steps = {num_steps}"])
   try:
-    return training.train(model_dir, log_fn=(lines.append if lines is not None
+    return gin_training.train(model_dir, log_fn=(lines.append if lines is not None
                                              else lambda line: None))
   finally:
     gin.clear_config()

@@ -23,8 +23,7 @@ import tensorflow as tf
 
 from common import cli
 from studies import spec
-from zoo import training
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import training as gin_training
 from processes import kill_if_running
 from tiny_mlp import TINY_RUN_BINDINGS
 
@@ -169,8 +168,8 @@ class GinTextTest(tf.test.TestCase):
     gin.clear_config()
     cli.parse_gin([], TINY_RUN_BINDINGS + ["training.learning_rate = 1",
                                            "training.num_steps = 1"])
-    results = training.train(os.path.join(self.get_temp_dir(), "integer_rate"),
-                             log_fn=lambda line: None)
+    results = gin_training.train(os.path.join(self.get_temp_dir(), "integer_rate"),
+                                 log_fn=lambda line: None)
     self.assertEqual(results["final_step"], 1)
     gin.clear_config()
     # A string where a number belongs: one line naming the binding (what a binary prints and
@@ -179,7 +178,7 @@ class GinTextTest(tf.test.TestCase):
     with mock.patch.object(cli, "exit_with_error", side_effect=SystemExit) as exit_with_error:
       with self.assertRaises(SystemExit):
         with cli.one_line_errors("zoo-train"):
-          training.check_configuration()
+          gin_training.check_configuration()
     program, message = exit_with_error.call_args.args
     self.assertEqual(program, "zoo-train")
     self.assertTrue(re.match(r"^a binding of beta_vae has the wrong type \(beta_vae\.beta = "

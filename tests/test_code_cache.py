@@ -8,13 +8,13 @@ import tensorflow as tf
 
 from evaluation import code_cache
 from evaluation import evaluate
-from evaluation.metrics import registry as metric_registry
 from evaluation import progress
 from evaluation.metrics import beta_vae
 from evaluation.metrics import factor_vae
 from evaluation.metrics import mig
 from evaluation.metrics import utils
 from evaluation.trained_model import TrainedModel
+from gin_edge import evaluation as gin_evaluation
 from zoo.data import dsprites
 
 
@@ -126,8 +126,6 @@ class EvaluateWithAndWithoutCacheTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
     gin.clear_config()
-    for name in metric_registry.REGISTRY:  # registers every metric's gin configurable
-      metric_registry.REGISTRY[name]
 
   def tearDown(self):
     gin.clear_config()
@@ -153,9 +151,11 @@ class EvaluateWithAndWithoutCacheTest(tf.test.TestCase):
              "modularity_explicitness"]
     written = {}
     for enabled in (True, False):
-      gin.parse_config(settings + [f"code_cache.enabled = {enabled}"])
+      gin_evaluation.parse(gin_bindings=settings + [f"code_cache.enabled = {enabled}"])
       out = os.path.join(self.get_temp_dir(), f"cache_{enabled}")
-      evaluate.evaluate(model, out, names, seed=2, log_fn=lambda line: None)
+      evaluate.evaluate(model, out, names, seed=2, log_fn=lambda line: None,
+                        settings=gin_evaluation.metric_settings(names),
+                        code_cache_settings=gin_evaluation.code_cache_settings())
       with open(os.path.join(out, "results.json")) as f:
         written[enabled] = {k: v for k, v in json.load(f).items()
                             if not k.endswith("elapsed_seconds")}

@@ -8,6 +8,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from gin_edge import configurables
 from zoo.data import get_dataset, make_dataset
 from zoo.data.pipeline import batch_random_state
 import zoo.data
@@ -107,7 +108,7 @@ class RegistryTest(tf.test.TestCase):
     self.assertIsInstance(get_dataset("dsprites", image_size=32), zoo.data.DSprites)
 
   def test_unknown_names_and_parameters(self):
-    with self.assertRaisesRegex(ValueError, r"dataset.name='celeba': expected one of \["
+    with self.assertRaisesRegex(ValueError, r"^name='celeba': expected one of \["
                                 r"'cars3d', 'color_dsprites', 'dsprites', .*'smallnorb'\]"):
       get_dataset("celeba")
     with self.assertRaisesRegex(ValueError, r"unknown parameters \['size'\]"):
@@ -115,11 +116,15 @@ class RegistryTest(tf.test.TestCase):
 
   def test_gin_selects_the_data_set_and_its_size(self):
     gin.parse_config(["dataset.name = 'dsprites'", "dsprites.image_size = 32"])
-    data = get_dataset()
+    data = configurables.dataset_from_gin()
     self.assertIsInstance(data, zoo.data.DSprites)
     self.assertEqual(data.observation_shape, (32, 32, 1))
-    # An explicit override wins over the binding.
-    self.assertEqual(get_dataset(image_size=48).observation_shape, (48, 48, 1))
+    # An argument bound on `dataset` itself wins over the data set's own binding.
+    gin.parse_config(["dataset.image_size = 48"])
+    self.assertEqual(configurables.dataset_from_gin().observation_shape, (48, 48, 1))
+    with self.assertRaisesRegex(ValueError, r"^dataset.name='celeba': expected one of \["):
+      gin.parse_config(["dataset.name = 'celeba'"])
+      configurables.dataset_from_gin()
 
   def test_every_gin_file_names_a_registered_data_set(self):
     files = sorted(glob.glob(os.path.join(GIN_DIR, "*.gin")))
@@ -131,7 +136,7 @@ class RegistryTest(tf.test.TestCase):
       self.assertEqual(gin.query_parameter("dataset.name"), name)
     gin.clear_config()
     gin.parse_config_file(os.path.join(GIN_DIR, "dsprites.gin"))
-    self.assertEqual(get_dataset().observation_shape, (64, 64, 1))
+    self.assertEqual(configurables.dataset_from_gin().observation_shape, (64, 64, 1))
 
 
 if __name__ == "__main__":

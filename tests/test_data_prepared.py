@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from data_test_case import FileTestCase
 import published_layouts as layouts
+from gin_edge import configurables
 from zoo.data import get_dataset
 from zoo.data import image_grid
 from zoo.data import locations
@@ -269,14 +270,14 @@ class GinBindingsTest(FileTestCase):
       gin.clear_config()
       gin.parse_config(bindings)
       with self.assertRaisesRegex(FileNotFoundError, f"^{name}.path='{missing}': no such"):
-        get_dataset()
+        configurables.dataset_from_gin()
       if name in ("cars3d",) or name.startswith("mpi3d"):
         continue  # no TFDS source
       gin.clear_config()
       gin.parse_config(bindings[:1] + bindings[2:] + [f"{name}.tfds_data_dir = '{missing}'"])
       with self.assertRaisesRegex(FileNotFoundError, f"^{name}.tfds_data_dir='{missing}': no "
                                   "such directory"):
-        get_dataset()
+        configurables.dataset_from_gin()
 
 
 class ResumeOnPreparedFileTest(FileTestCase):

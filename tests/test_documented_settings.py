@@ -17,12 +17,14 @@ import tensorflow as tf
 from common import cli
 from evaluation import evaluate
 from evaluation import metrics as metric_catalog
-from evaluation.metrics import registry as metric_registry  # registers every metric's settings
+from evaluation.metrics import registry as metric_registry
 from evaluation import trained_model
 from evaluation.pictures import make_pictures
 from zoo import data as zoo_data
 import studies.spec  # noqa: F401  (registers `study`)
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import evaluation as gin_evaluation
+from gin_edge import training as gin_training
 from identity_factors import IdentityFactorsData
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -148,11 +150,11 @@ class MiMeasureBindingsTest(tf.test.TestCase):
 
     model = trained_model.TrainedModel(posterior_fn, None, None, 2, (2,), IdentityFactorsData(),
                                        "identity")
-    gin.clear_config()
-    cli.parse_gin([], self.BASE + bindings)
+    gin_evaluation.parse(gin_bindings=self.BASE + bindings)
     try:
       results = evaluate.evaluate(model, self.get_temp_dir(), ["mi_measures"],
-                                  log_fn=lambda line: None)
+                                  log_fn=lambda line: None,
+                                  settings=gin_evaluation.metric_settings(["mi_measures"]))
     finally:
       gin.clear_config()
     return results, batches
@@ -209,11 +211,11 @@ class PictureBindingsTest(tf.test.TestCase):
 
   def outputs(self, bindings=(), **flags):
     output_dir = os.path.join(self.get_temp_dir(), "pictures")
-    gin.clear_config()
-    cli.parse_gin([], list(bindings))
     try:
+      settings = gin_evaluation.picture_settings(gin_bindings=list(bindings))
       make_pictures.make_pictures(self.model, output_dir, **dict(
-          dict(num_traversal_steps=4, num_points=60), **flags), log_fn=lambda line: None)
+          dict(num_traversal_steps=4, num_points=60), **flags), settings=settings,
+          log_fn=lambda line: None)
     finally:
       gin.clear_config()
     files = {}

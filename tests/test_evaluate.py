@@ -37,12 +37,11 @@ class EvaluateTest(tf.test.TestCase):
         evaluate.parse_metric_names(bad)
 
   def test_results_are_flat_with_settings_and_identity_scores_top(self):
-    gin.parse_config(["mig.num_train = 4000", "beta_vae_score.num_train = 300",
-                      "beta_vae_score.num_eval = 100"])
+    settings = {"mig": {"num_train": 4000}, "beta_vae": {"num_train": 300, "num_eval": 100}}
     out = os.path.join(self.get_temp_dir(), "eval")
     lines = []
     results = evaluate.evaluate(identity_representation(), out, ["mig", "beta_vae"], seed=3,
-                                log_fn=lines.append)
+                                log_fn=lines.append, settings=settings)
     with open(os.path.join(out, "results.json")) as f:
       written = json.load(f)
     self.assertEqual(written, results)
@@ -61,10 +60,13 @@ class EvaluateTest(tf.test.TestCase):
     self.assertEqual(os.listdir(out), ["results.json"])  # no temporary file left
 
   def test_a_failing_metric_leaves_no_results_file(self):
-    gin.parse_config(["mig.num_train = 0"])
     out = os.path.join(self.get_temp_dir(), "failed")
     with self.assertRaises(ValueError):
-      evaluate.evaluate(identity_representation(), out, ["mig"], log_fn=lambda line: None)
+      evaluate.evaluate(identity_representation(), out, ["mig"], log_fn=lambda line: None,
+                        settings={"mig": {"num_train": 0}})
+    with self.assertRaisesRegex(ValueError, r"settings\['mig'\]: unknown \['num_trains'\]"):
+      evaluate.evaluate(identity_representation(), out, ["mig"], log_fn=lambda line: None,
+                        settings={"mig": {"num_trains": 10}})
     self.assertFalse(os.path.exists(os.path.join(out, "results.json")))
 
 
@@ -107,10 +109,11 @@ class EvaluateUdrTest(tf.test.TestCase):
     models = [linear_model(np.eye(2)), linear_model([[0.0, -2.0], [0.5, 0.0]]),
               linear_model(rotation)]
     names = ["identity", "permuted", "rotated"]
-    gin.parse_config(["udr.num_data_points = 400", "udr.correlation_matrix = 'spearman'"])
     out = os.path.join(self.get_temp_dir(), "udr")
     lines = []
-    results = evaluate.evaluate_udr(models, out, names=names, seed=2, log_fn=lines.append)
+    results = evaluate.evaluate_udr(models, out, names=names, seed=2, log_fn=lines.append,
+                                    settings={"num_data_points": 400,
+                                              "correlation_matrix": "spearman"})
     with open(os.path.join(out, evaluate.UDR_RESULTS)) as f:
       written = json.load(f)
     self.assertEqual(written, results)
@@ -158,10 +161,10 @@ class EvaluateUdrTest(tf.test.TestCase):
       evaluate.run_udr(self.get_temp_dir(), ["/a/b", "/a/./b"])
 
   def test_a_bad_setting_is_named_as_gin_knows_it(self):
-    gin.parse_config(["udr.num_data_points = 25"])
     with self.assertRaisesRegex(ValueError, r"^udr\.num_data_points=25: expected a multiple"):
       evaluate.evaluate_udr([linear_model(np.eye(2)), linear_model(np.eye(2))],
-                            self.get_temp_dir(), names=["a", "b"], log_fn=lambda line: None)
+                            self.get_temp_dir(), names=["a", "b"], log_fn=lambda line: None,
+                            settings={"num_data_points": 25})
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from common import cli
 from evaluation import evaluate
 from evaluation import trained_model
 from zoo import training
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import evaluation as gin_evaluation
+from gin_edge import training as gin_training
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,13 +70,14 @@ def assert_one_line_errors(test, cases, module="binaries.evaluate_main", program
 
 
 def load_and_evaluate(load, output_dir, metrics=METRICS):
-  """Evaluates the way zoo-evaluate does: fresh gin, load, then metric bindings."""
+  """Evaluates the way zoo-evaluate does: load, then the metric bindings' settings."""
   gin.clear_config()
   representation = load()
-  cli.parse_gin([], METRIC_BINDINGS)
+  gin_evaluation.parse(gin_bindings=METRIC_BINDINGS)
   try:
     return representation, evaluate.evaluate(representation, output_dir, metrics,
-                                              log_fn=lambda line: None)
+                                              log_fn=lambda line: None,
+                                              settings=gin_evaluation.metric_settings(metrics))
   finally:
     gin.clear_config()
 
@@ -95,7 +98,7 @@ class EvaluateSavedModelTest(tf.test.TestCase):
     cls.export_dir = os.path.join(cls.root, "export")
     gin.clear_config()
     cli.parse_gin([], TRAIN_BINDINGS)
-    training.train(cls.model_dir, log_fn=lambda line: None)
+    gin_training.train(cls.model_dir, log_fn=lambda line: None)
     gin.clear_config()
     # The zoo-export binary, end to end.
     cls.export_run = run_binary("binaries.export_main", f"--model_dir={cls.model_dir}",
@@ -207,7 +210,7 @@ class UdrBinaryTest(tf.test.TestCase):
     model_dir = os.path.join(cls.root, "run")
     gin.clear_config()
     cli.parse_gin([], TRAIN_BINDINGS)
-    training.train(model_dir, log_fn=lambda line: None)
+    gin_training.train(model_dir, log_fn=lambda line: None)
     gin.clear_config()
     cls.exports = [os.path.join(cls.root, name) for name in ("export_a", "export_b")]
     cls.export_run = run_binary("binaries.export_main", f"--model_dir={model_dir}",
@@ -239,8 +242,9 @@ class UdrBinaryTest(tf.test.TestCase):
     self.assertEqual(from_binary["models"], self.exports)
     self.assertEqual(from_binary["dataset"], "linear_gaussian")
     self.assertEqual(from_binary["settings.udr.num_data_points"], 200)
-    in_process = evaluate.run_udr(os.path.join(self.get_temp_dir(), "library"), self.exports,
-                                  gin_bindings=bindings, log_fn=lambda line: None)
+    in_process = gin_evaluation.run_udr(os.path.join(self.get_temp_dir(), "library"),
+                                        self.exports, gin_bindings=bindings,
+                                        log_fn=lambda line: None)
     for key in ("udr.model_scores", "udr.num_active_latents", "udr.kl_divergence"):
       with self.subTest(key):
         self.assertAllClose(from_binary[key], in_process[key], rtol=1e-6, atol=1e-9)

@@ -26,7 +26,8 @@ from zoo import models
 from zoo import training
 from zoo.posteriors import gaussian_utils
 from zoo.training import checkpoints
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,7 +95,7 @@ print("LOADED_WITHOUT_ZOO", exported.metadata["posterior_family"])
 def train_tiny(model_dir, bindings):
   gin.clear_config()
   cli.parse_gin([], COMMON_BINDINGS + bindings)
-  training.train(model_dir, log_fn=lambda line: None)
+  gin_training.train(model_dir, log_fn=lambda line: None)
   gin.clear_config()
 
 
@@ -102,8 +103,8 @@ def restore_in_process(model_dir, checkpoint):
   """The trained model rebuilt independently of the exporter, the way training resumes."""
   gin.clear_config()
   gin.parse_config_file(os.path.join(model_dir, "operative_config.gin"))
-  data = zoo_data.get_dataset()
-  model = models.build_model(data.observation_shape)
+  data = configurables.dataset_from_gin()
+  model = configurables.model_from_gin(data.observation_shape)
   model.compile(optimizer=keras.optimizers.Adam())
   model.build_all()
   tf.train.Checkpoint(model=model, **model.optimizers()).restore(
@@ -454,7 +455,7 @@ class ExportDirectoryTest(tf.test.TestCase):
 
   def test_library_errors_for_bad_model_dirs(self):
     target = os.path.join(self.get_temp_dir(), "never")
-    with self.assertRaisesRegex(FileNotFoundError, "no operative_config.gin"):
+    with self.assertRaisesRegex(FileNotFoundError, "no run_config.json or operative_config.gin"):
       saved_model_export.export_model_dir(self.root, target, log_fn=lambda line: None)
     with self.assertRaisesRegex(FileNotFoundError, "--checkpoint .*ckpt-99: no such checkpoint"):
       saved_model_export.export_model_dir(
@@ -607,13 +608,12 @@ class OldExportTest(tf.test.TestCase):
     self.assertIn("| seed | not recorded |", card)
     self.assertNotIn("serving_default", card)
     self.assertIn('model.signatures["encode"](images=', card)
-    bindings = ["mig.num_train = 300"]
     results = {}
     for name, export_dir in (("old", old), ("new", run["export_dir"])):
       results[name] = evaluate.run_evaluation(
           os.path.join(self.get_temp_dir(), f"evaluation_{name}"), metrics="mig",
-          saved_model=export_dir, gin_bindings=bindings, log_fn=lambda line: None)
-      gin.clear_config()
+          saved_model=export_dir, settings={"mig": {"num_train": 300}},
+          log_fn=lambda line: None)
     self.assertGreater(results["old"]["mig.discrete_mig"], 0.0)
     self.assertEqual(results["old"]["mig.discrete_mig"], results["new"]["mig.discrete_mig"])
 

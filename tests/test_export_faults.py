@@ -19,7 +19,9 @@ from export import loader
 from export import saved_model_export
 from zoo import training
 from zoo.training import checkpoints
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import evaluation as gin_evaluation
+from gin_edge import training as gin_training
 from processes import make_read_only
 from tiny_mlp import TINY_RUN_BINDINGS
 
@@ -31,7 +33,7 @@ def train_and_export(root, family):
   model_dir = os.path.join(root, f"{family}_run")
   gin.clear_config()
   cli.parse_gin([], BINDINGS + [f"posterior.name = '{family}'"])
-  training.train(model_dir, log_fn=lambda line: None)
+  gin_training.train(model_dir, log_fn=lambda line: None)
   gin.clear_config()
   export_dir = os.path.join(root, f"{family}_export")
   saved_model_export.export_model_dir(model_dir, export_dir, log_fn=lambda line: None)
@@ -124,13 +126,14 @@ class ExportFaultsTest(tf.test.TestCase):
       evaluate.parse_metric_names("mig,dci,mig")
 
   def test_an_export_whose_own_gin_config_is_broken(self):
-    # Written broken (both copies agree), as an export of a run with a broken operative config
-    # would be: evaluation names the export and the problem in one line.
+    # Written broken (both copies agree), as an export of an older run with a broken operative
+    # config would be: evaluation names the export and the problem in one line.
     gin.clear_config()
     restored = checkpoints.restore_run(self.model_dir, log_fn=lambda line: None)
     module = saved_model_export.ExportModule(restored.model)
     metadata = saved_model_export.export_metadata(restored, module)
     metadata["gin_config"] = "model.name = = 'beta_vae'"
+    del metadata["run_config"]  # as exports made before they recorded one: the gin config counts
     target = os.path.join(self.root, "broken_gin_config")
     saved_model_export.write_export(module, metadata, target, log_fn=lambda line: None)
     gin.clear_config()
@@ -179,8 +182,13 @@ class ExportFaultsTest(tf.test.TestCase):
     gin.clear_config()
     with self.assertRaisesRegex(ValueError, r"^mi_measures.num_points=1: expected an integer "
                                             r">= 2$"):
+      gin_evaluation.run_evaluation(output, "mi_measures", saved_model=self.export_dir,
+                                    gin_bindings=["mi_measures.num_points = 1"],
+                                    log_fn=lambda line: None)
+    with self.assertRaisesRegex(ValueError, r"^mi_measures.num_points=1: expected an integer "
+                                            r">= 2$"):
       evaluate.run_evaluation(output, "mi_measures", saved_model=self.export_dir,
-                              gin_bindings=["mi_measures.num_points = 1"],
+                              settings={"mi_measures": {"num_points": 1}},
                               log_fn=lambda line: None)
     with self.assertRaisesRegex(ValueError, r"^--seed=-1: expected an integer in \[0, "):
       evaluate.run_evaluation(output, "mig", saved_model=self.export_dir, seed=-1)

@@ -12,7 +12,7 @@ from common import gin_files
 from studies import run_dirs
 from studies import spec
 from studies import stages
-import zoo.training.all_configurables  # noqa: F401  (the configurables the shipped files bind)
+from gin_edge import configurables  # noqa: F401  (the configurables the shipped files bind)
 
 try:
   from studies import ray_executor

@@ -1,12 +1,18 @@
 """The import rule of docs/ARCHITECTURE.md, checked on the source: layers only point down.
 
 The folders are the layers, lowest first: `common/` (utilities every layer uses); `zoo/` (data,
-networks and posterior families; models; training); `export/`; `evaluation/`; `studies/`;
+networks and posterior families; models; training, the callbacks and the `zoo` package's
+public API); `export/`; `evaluation/`; `gin_edge/` (every gin configurable); `studies/`;
 `binaries/` (the console scripts). A module may import its own layer and the ones below, never
 one above, and only binaries import project modules inside functions (to keep `--help` fast),
 never to dodge a cycle. Relative imports are read as the modules they name, and an import by
 name at run time (`importlib.import_module`, `__import__`) counts as one inside a function.
 Every top-level package of the checkout, which is what the wheel ships, has a layer.
+
+Gin stays at the edge: below `gin_edge/`, no module reads gin state (no configurable, no
+binding lookup, no operative config). They may parse gin text (`gin.config_parser`, how older
+runs' operative_config.gin records are read), and `common.cli` parses gin files for the layers
+above, writing gin state it never reads.
 """
 import ast
 import os
@@ -14,24 +20,34 @@ import os
 import tensorflow as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("common", "gin_configs", "zoo", "export", "evaluation", "studies", "binaries")
+PACKAGES = ("common", "gin_configs", "zoo", "export", "evaluation", "gin_edge", "studies",
+            "binaries")
 
 # Module name prefix -> layer; the longest matching prefix decides. Inside zoo/ the subpackages
 # are layers of their own (data, networks and posteriors below models, models below training).
 LAYERS = {
     "common": 0,
     "gin_configs": 0,  # no code: the shipped gin files (package data)
-    "zoo": 1, "zoo.data": 1, "zoo.networks": 1, "zoo.posteriors": 1,
+    "zoo.data": 1, "zoo.networks": 1, "zoo.posteriors": 1,
     "zoo.models": 2,
-    "zoo.training": 3,
+    "zoo": 3, "zoo.training": 3, "zoo.callbacks": 3,
     "export": 4,
     "evaluation": 5,
-    "studies": 6,
-    "binaries": 7,
+    "gin_edge": 6,
+    "studies": 7,
+    "binaries": 8,
 }
 BINARY_LAYER = LAYERS["binaries"]
-LAYER_NAMES = ["common", "data/networks/posteriors", "models", "training", "export",
-               "evaluation", "studies", "binaries"]
+GIN_EDGE_LAYER = LAYERS["gin_edge"]
+LAYER_NAMES = ["common", "data/networks/posteriors", "models", "training/callbacks/zoo",
+               "export", "evaluation", "gin_edge", "studies", "binaries"]
+# What modules below the gin edge may use of gin: its text parser everywhere, and what
+# common.cli's parse_gin writes gin state with (common.gin_files registers the file reader that
+# finds shipped gin files for `include` lines: gin's `config` module, for register_file_reader).
+GIN_TEXT_PARSER = "gin.config_parser"
+GIN_WRITERS = {"common.cli": {"add_config_file_search_path", "parse_config_file",
+                              "parse_config", "finalize"},
+               "common.gin_files": {"config"}}
 # Modules of one layer that must not import each other either (siblings, not a stack).
 SIBLINGS = ("zoo.data", "zoo.networks", "zoo.posteriors")
 
@@ -116,6 +132,37 @@ def project_module(name):
   return None
 
 
+def gin_uses(tree):
+  """(what of gin, line) for every use: `gin.<name>` attributes of an imported `gin`, and the
+  modules `from gin import ...` / `import gin.x` name."""
+  found = []
+  gin_names = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      for alias in node.names:
+        if alias.name == "gin":
+          gin_names.add(alias.asname or "gin")
+        elif alias.name.startswith("gin."):
+          found.append((alias.name, node.lineno))
+    elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "gin":
+      found.extend((f"{node.module}.{alias.name}", node.lineno) for alias in node.names)
+  for node in ast.walk(tree):
+    if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+        and node.value.id in gin_names):
+      found.append((f"gin.{node.attr}", node.lineno))
+    elif isinstance(node, ast.Name) and node.id in gin_names and not isinstance(
+        getattr(node, "ctx", None), ast.Store):
+      pass  # the bare name appears in its attribute uses, found above
+  return found
+
+
+def gin_violations(source, tree):
+  """What `source` (a module below the gin edge) uses of gin that reads or registers state."""
+  allowed = GIN_WRITERS.get(source, set())
+  return [(use, line) for use, line in gin_uses(tree)
+          if use != GIN_TEXT_PARSER and not (use.startswith("gin.") and use[4:] in allowed)]
+
+
 class ImportRuleTest(tf.test.TestCase):
 
   def test_every_top_level_package_has_a_layer(self):
@@ -153,6 +200,28 @@ class ImportRuleTest(tf.test.TestCase):
           violations.append(f"{where} inside a function")
     self.assertEmpty(violations, "\n".join(violations))
 
+  def test_nothing_below_the_gin_edge_reads_gin_state(self):
+    violations = []
+    for path in project_sources():
+      source = module_name(path)
+      if layer_of(source) >= GIN_EDGE_LAYER:
+        continue
+      with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+      violations += [f"{os.path.relpath(path, REPO)}:{line} uses {use}"
+                     for use, line in gin_violations(source, tree)]
+    self.assertEmpty(violations, "\n".join(violations))
+
+  def test_the_gin_rule_sees_a_violation(self):
+    tree = ast.parse("import gin\nfrom gin import config_parser\n"
+                     "@gin.configurable('x')\ndef f(a=1):\n  return gin.query_parameter('y.a')\n"
+                     "gin.parse_config('x.a = 2')\n")
+    self.assertEqual(sorted(gin_violations("zoo.models.x", tree)),
+                     [("gin.configurable", 3), ("gin.parse_config", 6),
+                      ("gin.query_parameter", 5)])
+    self.assertEqual(gin_violations("common.cli", tree),
+                     [("gin.configurable", 3), ("gin.query_parameter", 5)])
+
   def test_the_loader_needs_only_tensorflow_and_numpy(self):
     path = os.path.join(REPO, "export", "loader.py")
     with open(path, encoding="utf-8") as f:
@@ -176,6 +245,8 @@ class ImportRuleTest(tf.test.TestCase):
     self.assertGreater(layer_of("zoo.training.loop"), layer_of("zoo.models"))
     self.assertGreater(layer_of("evaluation.metrics"), layer_of("zoo.models.vae"))
     self.assertEqual(layer_of("binaries.train_main"), BINARY_LAYER)
+    self.assertLess(layer_of("evaluation.metrics.mig"), GIN_EDGE_LAYER)
+    self.assertGreater(layer_of("zoo"), layer_of("zoo.models"))
     self.assertEqual(layer_of("studies.report.table"), LAYERS["studies"])
 
 

@@ -6,6 +6,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from gin_edge import evaluation as gin_evaluation
 from evaluation.metrics import beta_vae
 
 import dsprites_grid_codes  # tests/dsprites_grid_codes.py
@@ -121,9 +122,10 @@ class BetaVaeOnFactorGridTest(tf.test.TestCase):
       return dsprites_grid_codes.representation("identity")(obs)
 
     try:
-      gin.parse_config(["beta_vae_score.batch_size = 4", "beta_vae_score.num_train = 10",
+      gin_evaluation.parse(gin_bindings=["beta_vae_score.batch_size = 4", "beta_vae_score.num_train = 10",
                         "beta_vae_score.num_eval = 5"])
-      beta_vae.compute_beta_vae(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
+      beta_vae.compute_beta_vae(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0),
+          **gin_evaluation.metric_settings(["beta_vae"])["beta_vae"])
     finally:
       gin.clear_config()
     # One encoding call per group of points: 10 and 5 pairs of batches of 4.

@@ -13,6 +13,7 @@ from sklearn import ensemble
 
 import identity_factors
 from evaluation import evaluate
+from gin_edge import evaluation as gin_evaluation
 from evaluation import trained_model
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import dci
@@ -351,9 +352,8 @@ class EvaluateRecordsTheEstimatorTest(tf.test.TestCase):
     super().tearDown()
 
   def _evaluate(self, bindings):
-    gin.clear_config()
-    gin.parse_config(["dci.num_train = 200", "dci.num_test = 100", "dci.n_jobs = 1"]
-                     + bindings)
+    gin_evaluation.parse(gin_bindings=["dci.num_train = 200", "dci.num_test = 100",
+                                       "dci.n_jobs = 1"] + bindings)
 
     def posterior_fn(x):  # factors mixed and bent: no code is one factor
       x = tf.cast(x, tf.float32)
@@ -363,7 +363,8 @@ class EvaluateRecordsTheEstimatorTest(tf.test.TestCase):
     model = trained_model.TrainedModel(posterior_fn, lambda x: x, None, 2, (2,),
                                        identity_factors.IdentityFactorsData(), "mixed")
     out = os.path.join(self.get_temp_dir(), "_".join(bindings) or "default")
-    return evaluate.evaluate(model, out, ["dci"], seed=2, log_fn=lambda line: None)
+    return evaluate.evaluate(model, out, ["dci"], seed=2, log_fn=lambda line: None,
+                             settings=gin_evaluation.metric_settings(["dci"]))
 
   def test_histogram_numbers_carry_the_estimator_in_their_settings(self):
     reference = self._evaluate([])

@@ -6,6 +6,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from gin_edge import evaluation as gin_evaluation
 from evaluation.metrics import factor_vae
 
 import dsprites_grid_codes  # tests/dsprites_grid_codes.py
@@ -168,10 +169,11 @@ class FactorVaeOnFactorGridTest(tf.test.TestCase):
       return dsprites_grid_codes.representation("identity")(obs)
 
     try:
-      gin.parse_config(["factor_vae_score.batch_size = 4", "factor_vae_score.num_train = 10",
+      gin_evaluation.parse(gin_bindings=["factor_vae_score.batch_size = 4", "factor_vae_score.num_train = 10",
                         "factor_vae_score.num_eval = 5",
                         "factor_vae_score.num_variance_estimate = 70"])
-      factor_vae.compute_factor_vae(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
+      factor_vae.compute_factor_vae(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0),
+          **gin_evaluation.metric_settings(["factor_vae"])["factor_vae"])
     finally:
       gin.clear_config()
     # Global variances in batches of 64, then one call per group: 10 and 5 batches of 4.

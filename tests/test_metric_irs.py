@@ -6,6 +6,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from gin_edge import evaluation as gin_evaluation
 from evaluation.metrics import irs
 
 import dsprites_grid_codes  # tests/dsprites_grid_codes.py
@@ -100,8 +101,9 @@ class IrsOnFactorGridTest(tf.test.TestCase):
       return dsprites_grid_codes.representation("identity")(obs)
 
     try:
-      gin.parse_config(["irs.num_train = 40", "irs.batch_size = 32"])
-      irs.compute_irs(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
+      gin_evaluation.parse(gin_bindings=["irs.num_train = 40", "irs.batch_size = 32"])
+      irs.compute_irs(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0),
+          **gin_evaluation.metric_settings(["irs"])["irs"])
     finally:
       gin.clear_config()
     self.assertEqual(seen, [32, 8])

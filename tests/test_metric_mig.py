@@ -6,6 +6,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from gin_edge import evaluation as gin_evaluation
 from evaluation.metrics import mig
 
 import dsprites_grid_codes  # tests/dsprites_grid_codes.py
@@ -86,8 +87,9 @@ class MigOnFactorGridTest(tf.test.TestCase):
       return dsprites_grid_codes.representation("identity")(obs)
 
     try:
-      gin.parse_config(["mig.num_train = 40", "mig.batch_size = 32"])
-      mig.compute_mig(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
+      gin_evaluation.parse(gin_bindings=["mig.num_train = 40", "mig.batch_size = 32"])
+      mig.compute_mig(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0),
+          **gin_evaluation.metric_settings(["mig"])["mig"])
     finally:
       gin.clear_config()
     self.assertEqual(seen, [32, 8])

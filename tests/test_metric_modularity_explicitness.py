@@ -6,6 +6,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from gin_edge import evaluation as gin_evaluation
 from evaluation.metrics import modularity_explicitness as me
 
 import dsprites_grid_codes  # tests/dsprites_grid_codes.py
@@ -123,10 +124,11 @@ class ModularityOnFactorGridTest(tf.test.TestCase):
       return dsprites_grid_codes.representation("identity")(obs)
 
     try:
-      gin.parse_config(["modularity_explicitness.num_train = 300",
+      gin_evaluation.parse(gin_bindings=["modularity_explicitness.num_train = 300",
                         "modularity_explicitness.num_test = 200",
                         "modularity_explicitness.batch_size = 256"])
-      me.compute_modularity_explicitness(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
+      me.compute_modularity_explicitness(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0),
+          **gin_evaluation.metric_settings(["modularity_explicitness"])["modularity_explicitness"])
     finally:
       gin.clear_config()
     self.assertEqual(seen, [256, 44, 200])

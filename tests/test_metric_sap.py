@@ -6,6 +6,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from gin_edge import evaluation as gin_evaluation
 from evaluation.metrics import sap
 
 import dsprites_grid_codes  # tests/dsprites_grid_codes.py
@@ -107,8 +108,9 @@ class SapOnFactorGridTest(tf.test.TestCase):
       return dsprites_grid_codes.representation("identity")(obs)
 
     try:
-      gin.parse_config(["sap.num_train = 100", "sap.num_test = 20", "sap.batch_size = 64"])
-      sap.compute_sap(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0))
+      gin_evaluation.parse(gin_bindings=["sap.num_train = 100", "sap.num_test = 20", "sap.batch_size = 64"])
+      sap.compute_sap(dsprites_grid_codes.FactorGrid(), representation, np.random.RandomState(0),
+          **gin_evaluation.metric_settings(["sap"])["sap"])
     finally:
       gin.clear_config()
     self.assertEqual(seen, [64, 36, 20])

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gin_edge import configurables
 from zoo import models
 from zoo import networks
 from zoo import posteriors
@@ -58,9 +59,8 @@ def build(model_name, family, encoder_kind="mlp", split=False, shape=(16, 16, 1)
       "decoder.mlp_hidden_units = (64,)",
   ] + MODEL_CONFIGS[model_name]
   gin.parse_config(bindings)
-  model = models.build_model(shape)
+  model = configurables.model_from_gin(shape)
   model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3))
-  model.build_all()
   return model
 
 
@@ -77,7 +77,7 @@ class ModelTrainingTest(tf.test.TestCase):
       for family in FAMILIES:
         with self.subTest(model=model_name, family=family):
           model = build(model_name, family)
-          step = tf.function(model.train_step)
+          step = tf.function(model.train_step_losses)
           losses = []
           for _ in range(40):
             logs = step(images)
@@ -98,7 +98,7 @@ class ModelTrainingTest(tf.test.TestCase):
           self.assertEqual(dist.event_shape, [LATENT_DIM])
           self.assertEqual(dist.batch_shape, [8])
           self.assertEqual(model.decode(dist.sample()).shape, (8, 32, 32, 1))
-          logs = model.train_step(images)
+          logs = model.train_step_losses(images)
           self.assertTrue(np.isfinite(logs["loss"].numpy()))
 
 
@@ -191,14 +191,16 @@ class RegularizerTest(tf.test.TestCase):
     gauss = Likelihood("gaussian", observation_std=2.0)
     expected = 0.5 * (1.0 / 4.0) + np.log(2.0 * np.sqrt(2 * np.pi)) * 2
     self.assertAllClose(gauss.negative_log_likelihood(x, tf.zeros((1, 2))), [expected])
-    with self.assertRaisesRegex(ValueError, "likelihood.name"):
+    with self.assertRaisesRegex(ValueError, "likelihood='poisson'"):
       Likelihood("poisson")
 
   def test_unknown_model_name(self):
+    with self.assertRaisesRegex(ValueError, "name='nope'"):
+      models.build_model("nope", observation_shape=(16, 16, 1))
     gin.clear_config()
-    gin.parse_config(["posterior.name = 'factorized'"])
+    gin.parse_config(["posterior.name = 'factorized'", "model.name = 'nope'"])
     with self.assertRaisesRegex(ValueError, "model.name='nope'"):
-      models.build_model((16, 16, 1), name="nope")
+      configurables.model_from_gin((16, 16, 1))
     gin.clear_config()
 
 

@@ -7,6 +7,7 @@ import scipy.stats
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from gin_edge import configurables
 from zoo import posteriors
 from zoo.posteriors import gaussian_utils
 
@@ -334,10 +335,10 @@ class ValidationTest(tf.test.TestCase):
     self.assertAllEqual(tf.math.is_finite(dist.log_prob(dist.sample(seed=3))), [True, True])
 
   def test_get_family_rejects_unknown_names_and_settings(self):
-    with self.assertRaisesRegex(ValueError, "factorized, correlated_noise, full_covariance, "
-                                "low_rank"):
+    with self.assertRaisesRegex(ValueError, "posterior='diagonal': expected one of 'factorized', "
+                                "'correlated_noise', 'full_covariance', 'low_rank'"):
       posteriors.get_family("diagonal", 3)
-    with self.assertRaisesRegex(ValueError, "unknown settings"):
+    with self.assertRaisesRegex(ValueError, "family 'factorized' takes no options"):
       posteriors.get_family("factorized", 3, rho=0.2)
     for bad in (0, -2, 2.5):
       with self.assertRaisesRegex(ValueError, "latent_dim"):
@@ -362,20 +363,25 @@ class ValidationTest(tf.test.TestCase):
       posteriors.get_family("factorized", 3)(tf.zeros([2, 3, 2], tf.int32), None)
 
   def test_gin_selects_family_and_settings(self):
+    def family_from_gin():
+      arguments = configurables.model_arguments_from_gin()
+      return posteriors.get_family(arguments["posterior"], 4,
+                                   **arguments.get("posterior_options", {}))
+
     try:
       gin.parse_config_files_and_bindings(
           ["gin_configs/posteriors/correlated_noise.gin"], ["correlated_noise.rho = -0.2"])
-      family = posteriors.get_family(latent_dim=4)
+      family = family_from_gin()
       self.assertEqual(family.name, "correlated_noise")
       self.assertEqual(family.rho, -0.2)
       gin.clear_config()
       gin.parse_config_file("gin_configs/posteriors/low_rank.gin")
-      family = posteriors.get_family(latent_dim=4)
+      family = family_from_gin()
       self.assertEqual((family.name, family.rank, family.num_params), ("low_rank", 2, 16))
       for name in ("factorized", "full_covariance"):
         gin.clear_config()
         gin.parse_config_file(f"gin_configs/posteriors/{name}.gin")
-        self.assertEqual(posteriors.get_family(latent_dim=4).name, name)
+        self.assertEqual(family_from_gin().name, name)
     finally:
       gin.clear_config()
 

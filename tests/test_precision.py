@@ -23,7 +23,8 @@ from zoo import data as zoo_data
 from zoo import training
 from zoo.models import zoo_model
 from zoo.training import checkpoints
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 from tiny_mlp import TINY_MLP_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,8 +61,9 @@ def build(precision, model, family, base):
   gin.clear_config()
   cli.parse_gin([], base + MODEL_BINDINGS.get(model, [f"model.name = '{model}'"])
                 + [f"posterior.name = '{family}'"])
-  data = zoo_data.get_dataset()
-  built, _ = checkpoints.build_checkpointed_model(data, 1e-3, 0, precision)
+  data = configurables.dataset_from_gin()
+  built, _ = checkpoints.build_checkpointed_model(
+      data, configurables.model_arguments_from_gin(), 1e-3, precision)
   gin.clear_config()
   return built, data
 
@@ -75,7 +77,7 @@ class MixedPrecisionTest(tf.test.TestCase):
                       if layer.weights and not layer.name.endswith(("head", "logit", "logits"))}
     self.assertIn(low, compute_dtypes)  # the networks do compute in the low precision
     x = data.sample_observations(8, np.random.RandomState(0))
-    losses = tf.function(model.train_step)(tf.constant(x))
+    losses = tf.function(model.train_step_losses)(tf.constant(x))
     for name, value in losses.items():
       self.assertEqual(value.dtype, tf.float32, name)
       self.assertTrue(np.all(np.isfinite(value.numpy())), name)
@@ -124,7 +126,7 @@ class MixedPrecisionTest(tf.test.TestCase):
     cli.parse_gin([], VECTORS + ["model.name = 'beta_vae'", "posterior.name = 'full_covariance'",
                                  "training.num_steps = 4", "training.batch_size = 8",
                                  "training.precision = 'mixed_bfloat16'"])
-    training.train(model_dir, log_fn=lambda line: None)
+    gin_training.train(model_dir, log_fn=lambda line: None)
     gin.clear_config()
     saved_model_export.export_model_dir(model_dir, export_dir, log_fn=lambda line: None)
     gin.clear_config()
@@ -147,7 +149,7 @@ class LoopOptionsTest(tf.test.TestCase):
                   + list(extra))
     model_dir = os.path.join(self.get_temp_dir(), "_".join(extra).replace(" ", "") or "plain")
     try:
-      return training.train(model_dir, log_fn=lambda line: None)
+      return gin_training.train(model_dir, log_fn=lambda line: None)
     finally:
       gin.clear_config()
 

@@ -19,7 +19,8 @@ from common import cli
 from common import io_utils
 from zoo import training
 from zoo.training import checkpoints
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 from processes import make_read_only
 from tiny_mlp import TINY_RUN_BINDINGS
 
@@ -47,7 +48,7 @@ def train(model_dir, bindings, lines=None, **kwargs):
   gin.clear_config()
   cli.parse_gin([], bindings)
   try:
-    return training.train(model_dir, log_fn=lines.append if lines is not None
+    return gin_training.train(model_dir, log_fn=lines.append if lines is not None
                           else lambda line: None, **kwargs)
   finally:
     gin.clear_config()
@@ -320,7 +321,7 @@ class UpFrontChecksTest(tf.test.TestCase):
                    os.path.join(REPO, "gin_configs", "encoders", "mlp.gin")],
                   ["training.num_steps = 3", "posterior.name = 'factorized'"])
     try:
-      results = training.train(os.path.join(self.get_temp_dir(), "gaussian"),
+      results = gin_training.train(os.path.join(self.get_temp_dir(), "gaussian"),
                                log_fn=lambda line: None)
     finally:
       gin.clear_config()

@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from common import cli
 from zoo import training
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import training as gin_training
 from tiny_mlp import TINY_RUN_BINDINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +63,7 @@ class TrainInProcessTest(tf.test.TestCase):
     self.configure("training.num_steps = 20", "training.checkpoint_every = 10",
                    "training.log_every = 10")
     lines = []
-    first = training.train(model_dir, log_fn=lines.append)
+    first = gin_training.train(model_dir, log_fn=lines.append)
     self.assertEqual(first["final_step"], 20)
     self.assertEqual(first["start_step"], 0)
     self.assertTrue(any("step 20/20" in line for line in lines))
@@ -81,7 +82,7 @@ class TrainInProcessTest(tf.test.TestCase):
     self.configure("training.num_steps = 30", "training.checkpoint_every = 10",
                    "training.log_every = 10")
     lines = []
-    second = training.train(model_dir, log_fn=lines.append)
+    second = gin_training.train(model_dir, log_fn=lines.append)
     self.assertEqual(second["start_step"], 20)
     self.assertEqual(second["final_step"], 30)
     self.assertTrue(any("resuming" in line and "step 20" in line for line in lines))
@@ -91,7 +92,7 @@ class TrainInProcessTest(tf.test.TestCase):
     self.configure("training.num_steps = 200", "training.checkpoint_every = 1",
                    "training.log_every = 100", "training.learning_rate = 1e12")
     with self.assertRaisesRegex(training.TrainingDiverged, r"at step \d+"):
-      training.train(model_dir, log_fn=lambda line: None)
+      gin_training.train(model_dir, log_fn=lambda line: None)
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     if latest:  # every kept checkpoint holds finite weights
       reader = tf.train.load_checkpoint(latest)
@@ -110,7 +111,7 @@ class StepsPerLoopTest(tf.test.TestCase):
     cli.parse_gin([], FAST_BINDINGS + list(extra))
     lines = []
     try:
-      return training.train(model_dir, log_fn=lines.append), lines
+      return gin_training.train(model_dir, log_fn=lines.append), lines
     finally:
       gin.clear_config()
 
@@ -232,7 +233,7 @@ class TrainBinaryTest(tf.test.TestCase):
     self.assertEqual(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))[-7:],
                      "ckpt-10")
     self.assertEqual(sorted(os.listdir(model_dir)),
-                     ["checkpoints", "operative_config.gin", "summaries",
+                     ["checkpoints", "operative_config.gin", "run_config.json", "summaries",
                       "train_results.json"])
 
 

@@ -19,7 +19,9 @@ from evaluation.pictures import traversals
 from export import saved_model_export
 from zoo import data as zoo_data
 from zoo import training
-import zoo.training.all_configurables  # noqa: F401
+from gin_edge import configurables  # noqa: F401  (registers every gin configurable)
+from gin_edge import evaluation as gin_evaluation
+from gin_edge import training as gin_training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -229,12 +231,13 @@ class MutualInformationPictureTest(tf.test.TestCase):
         self.assertFalse(os.path.exists(output_dir))
 
   def test_gin_bindings_reach_the_settings(self):
-    gin.clear_config()
     try:
-      cli.parse_gin([], ["pictures.zoom = 3", "pictures.sample_rows = 2"])
-      settings = make_pictures.picture_settings()
+      settings = gin_evaluation.picture_settings(
+          gin_bindings=["pictures.zoom = 3", "pictures.sample_rows = 2"])
     finally:
       gin.clear_config()
+    # The library's own settings read no gin.
+    self.assertEqual(make_pictures.picture_settings()["zoom"], 1)
     self.assertEqual(settings["zoom"], 3)
     self.assertEqual(settings["sample_rows"], 2)
     self.assertEqual(settings["sample_cols"], 8)
@@ -251,7 +254,7 @@ class TrainedModelPicturesTest(tf.test.TestCase):
     cls.export_dir = os.path.join(cls.root, "export")
     gin.clear_config()
     cli.parse_gin([], TINY_DSPRITES_BINDINGS)
-    training.train(cls.model_dir, log_fn=lambda line: None)
+    gin_training.train(cls.model_dir, log_fn=lambda line: None)
     gin.clear_config()
     saved_model_export.export_model_dir(cls.model_dir, cls.export_dir, log_fn=lambda line: None)
     gin.clear_config()

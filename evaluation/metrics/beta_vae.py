@@ -14,7 +14,6 @@ points; the wrapper makes the same draw so that a given seed yields the referenc
 Edge case: if the training labels hold a single class, the classifier predicts that class.
 """
 
-import gin
 import numpy as np
 
 from common import validation
@@ -121,8 +120,6 @@ def sample_beta_vae_points(ground_truth_data, representation_function, batch_siz
   return np.concatenate(features, axis=0), np.asarray(labels, dtype=np.int64)
 
 
-@gin.configurable("beta_vae_score",
-                  denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_beta_vae(ground_truth_data, representation_function, random_state, batch_size=64,
                      num_train=10000, num_eval=5000):
   """BetaVAE score with the reference defaults (gin: `beta_vae_score.*`).

@@ -25,7 +25,6 @@ numbers (docs/BENCHMARKS.md measures how close) but not the same, so never compa
 estimators' numbers as if they were one; results.json records the estimator as
 `settings.dci.estimator`.
 """
-import gin
 import numpy as np
 import scipy.stats
 
@@ -127,7 +126,6 @@ def dci_from_arrays(codes_train, factors_train, codes_test, factors_test, n_jobs
   return scores
 
 
-@gin.configurable("dci", denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_dci(ground_truth_data, representation_function, random_state, num_train=10000,
                 num_test=5000, batch_size=16, n_jobs=None, estimator="reference"):
   """DCI of a representation, with the reference defaults.

@@ -31,7 +31,6 @@ without changing a single number.
 """
 import warnings
 
-import gin
 import joblib
 import numpy as np
 import threadpoolctl
@@ -218,7 +217,6 @@ def compute_downstream(ground_truth_data, representation_function, random_state,
 _WRAPPER_DENYLIST = ["ground_truth_data", "representation_function", "random_state"]
 
 
-@gin.configurable("downstream_logistic_regression", denylist=_WRAPPER_DENYLIST)
 def compute_downstream_logistic_regression(ground_truth_data, representation_function,
                                            random_state, num_train=(10, 100, 1000, 10000),
                                            num_test=5000, batch_size=16, n_jobs=None,
@@ -229,7 +227,6 @@ def compute_downstream_logistic_regression(ground_truth_data, representation_fun
                             batch_size=batch_size, n_jobs=n_jobs, multiclass=multiclass)
 
 
-@gin.configurable("downstream_boosted_trees", denylist=_WRAPPER_DENYLIST)
 def compute_downstream_boosted_trees(ground_truth_data, representation_function, random_state,
                                      num_train=(10, 100, 1000, 10000), num_test=5000,
                                      batch_size=16, n_jobs=None, estimator="reference"):

@@ -15,7 +15,6 @@ global variance is never active, even with `prune_threshold=0` (its ratio would 
 reference reports the total number of codes as `num_active_dims`; here it is the active count.
 """
 
-import gin
 import numpy as np
 
 from common import validation
@@ -146,8 +145,6 @@ def sample_factor_vae_points(ground_truth_data, representation_function, batch_s
   return np.concatenate(variances, axis=0), np.asarray(fixed, dtype=np.int64)
 
 
-@gin.configurable("factor_vae_score",
-                  denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_factor_vae(ground_truth_data, representation_function, random_state, batch_size=64,
                        num_train=10000, num_eval=5000, num_variance_estimate=10000,
                        prune_threshold=0.05):

@@ -35,7 +35,6 @@ draws the points are the reference's), and `predictor = "logistic_regression_cv"
 reference's other predictor, as in `downstream`. With a single factor there is no pair and a
 ValueError is raised (the reference's aggregates would be empty).
 """
-import gin
 import numpy as np
 
 from common import validation
@@ -159,8 +158,6 @@ def fairness_from_arrays(codes_train, factors_train, intervened_codes, factors_n
   return scores
 
 
-@gin.configurable("fairness", denylist=["ground_truth_data", "representation_function",
-                                        "random_state"])
 def compute_fairness(ground_truth_data, representation_function, random_state, num_train=10000,
                      num_test_points_per_class=100, batch_size=16,
                      predictor="gradient_boosting_classifier", n_jobs=None,

@@ -13,7 +13,6 @@ Edge cases: with no non-constant code, IRS is 0 (the reference's rule). The refe
 *sum of the code values* of the active codes as `num_active_dims`; here it is their count.
 """
 
-import gin
 import numpy as np
 
 from evaluation.metrics import utils
@@ -57,7 +56,6 @@ def irs_matrix_and_score(factors_discrete, codes, diff_quantile=0.99):
   return matrix, score
 
 
-@gin.configurable("irs", denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_irs(ground_truth_data, representation_function, random_state, num_train=10000,
                 batch_size=16, diff_quantile=0.99, num_bins=20):
   """Samples `num_train` points, encodes them and computes `irs` (reference defaults).

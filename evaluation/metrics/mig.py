@@ -13,7 +13,6 @@ Edge cases (the reference divides by H(v_k) unguarded and returns NaN when a fac
 * A constant code lands in one bin and has zero mutual information with every factor.
 """
 
-import gin
 import numpy as np
 
 from evaluation.metrics import utils
@@ -47,7 +46,6 @@ def _top_two_gap(matrix):
   return ordered[0] - second
 
 
-@gin.configurable("mig", denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_mig(ground_truth_data, representation_function, random_state, num_train=10000,
                 batch_size=16, num_bins=20):
   """Samples `num_train` points, encodes them and computes `mig` (reference defaults).

@@ -22,7 +22,6 @@ Edge cases (where the reference returns NaN or crashes):
   that leaves none).
 """
 
-import gin
 import numpy as np
 
 from evaluation import progress
@@ -81,8 +80,6 @@ def modularity(mutual_info):
 explicitness_per_factor = independent_fits.explicitness_per_factor
 
 
-@gin.configurable("modularity_explicitness",
-                  denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_modularity_explicitness(ground_truth_data, representation_function, random_state,
                                     num_train=10000, num_test=5000, batch_size=16, num_bins=20):
   """Samples training then test points, encodes them and computes `modularity_explicitness`.

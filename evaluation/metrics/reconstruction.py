@@ -14,7 +14,6 @@ one sample with `--representation=sampled`) and decoded to the mean of p(x|z):
   sample of q(z|x), so it also pays for the posterior's noise and is larger. NaN when an
   observation lies outside [0, 1] (real-valued data), where it is not defined.
 """
-import gin
 import numpy as np
 
 from common import validation
@@ -50,8 +49,6 @@ def reconstruction_error(observations, reconstructions):
   return {"squared_error": squared_error, "cross_entropy": cross_entropy}
 
 
-@gin.configurable("reconstruction",
-                  denylist=["ground_truth_data", "reconstruction_function", "random_state"])
 def compute_reconstruction(ground_truth_data, reconstruction_function, random_state,
                            num_points=5000, batch_size=64):
   """Draws `num_points` observations, reconstructs them and computes `reconstruction_error`.

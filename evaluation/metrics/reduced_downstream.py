@@ -32,7 +32,6 @@ the random state after all points (the reference left them unseeded); the points
 reference's. With a single factor the non-reduced means are NaN (no other factor), as in the
 reference; removing every code is refused with a ValueError.
 """
-import gin
 import numpy as np
 
 from common import validation
@@ -113,8 +112,6 @@ def reduced_downstream_from_arrays(codes_train, factors_train, codes_test, facto
   return scores
 
 
-@gin.configurable("reduced_downstream", denylist=["ground_truth_data",
-                                                  "representation_function", "random_state"])
 def compute_reduced_downstream(ground_truth_data, representation_function, random_state,
                                num_train=(10, 100, 1000, 10000), num_test=5000,
                                num_factors_to_remove=1, batch_size=16,

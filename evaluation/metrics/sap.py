@@ -17,7 +17,6 @@ Edge cases:
 * With a single code there is no second-best code; its score is taken as 0.
 """
 
-import gin
 import numpy as np
 
 from evaluation import progress
@@ -67,7 +66,6 @@ def _squared_correlation(code, factor):
   return covariance[0, 1]**2 / (covariance[0, 0] * covariance[1, 1])
 
 
-@gin.configurable("sap", denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_sap(ground_truth_data, representation_function, random_state, num_train=10000,
                 num_test=5000, batch_size=16, continuous_factors=False):
   """Samples training then test points, encodes them and computes `sap` (reference defaults).

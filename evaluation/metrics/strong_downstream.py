@@ -35,7 +35,6 @@ is no other factor to shift and a ValueError is raised.
 """
 import concurrent.futures
 
-import gin
 import numpy as np
 
 from common import validation
@@ -147,8 +146,6 @@ def _encode(ground_truth_data, representation_function, factors, random_state, b
                                 random_state, batch_size)
 
 
-@gin.configurable("strong_downstream", denylist=["ground_truth_data", "representation_function",
-                                                 "random_state"])
 def compute_strong_downstream(ground_truth_data, representation_function, random_state,
                               num_train=(10, 100, 1000, 10000), num_test=5000, n_experiment=10,
                               batch_size=64, predictor="gradient_boosting_classifier",

@@ -42,7 +42,6 @@ wrapper `compute_udr` (gin `udr`) takes one posterior function per model. `zoo-e
 """
 import warnings
 
-import gin
 import numpy as np
 import scipy.stats
 from sklearn import exceptions as sk_exceptions
@@ -235,7 +234,6 @@ def _mean_and_variance(posterior, batch_size, index):
   return mean, variance
 
 
-@gin.configurable("udr", denylist=["ground_truth_data", "posterior_functions", "random_state"])
 def compute_udr(ground_truth_data, posterior_functions, random_state, batch_size=10,
                 num_data_points=1000, correlation_matrix="lasso", filter_low_kl=True,
                 include_raw_correlations=True, kl_filter_threshold=0.01):

@@ -38,7 +38,6 @@ that takes a single value in the training set is refused (the boosted trees and 
 need two). The boosted trees get a seed drawn from the random state after all points (the
 reference left them unseeded); the points are the reference's.
 """
-import gin
 import numpy as np
 
 from common import validation
@@ -194,8 +193,6 @@ def _check_matrices(matrices):
   return matrices
 
 
-@gin.configurable("unified_scores", denylist=["ground_truth_data", "representation_function",
-                                              "random_state"])
 def compute_unified_scores(ground_truth_data, representation_function, random_state,
                            num_train=10000, num_test=5000, matrices=MATRICES, num_bins=20,
                            batch_size=16, n_jobs=None):

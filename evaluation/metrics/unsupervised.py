@@ -15,7 +15,6 @@ sample covariance of the codes (`np.cov`, ddof 1) and D its diagonal:
   codes, each code discretized into `num_bins` equal-width bins: sum of the off-diagonal entries
   of the d x d MI matrix / (d^2 - d); NaN when d = 1.
 """
-import gin
 import numpy as np
 
 from evaluation.metrics import utils
@@ -93,8 +92,6 @@ def unsupervised_from_arrays(codes, num_bins=20):
   }
 
 
-@gin.configurable("unsupervised",
-                  denylist=["ground_truth_data", "representation_function", "random_state"])
 def compute_unsupervised(ground_truth_data, representation_function, random_state,
                          num_train=10000, batch_size=16, num_bins=20):
   """Unsupervised scores of a representation on `num_train` points (reference defaults).

@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 
-import gin
 import numpy as np
 
 from common import io_utils
@@ -35,12 +34,12 @@ from evaluation.pictures.traversals import traversal_frames, traversal_values
 BATCH_SIZE = 256
 
 
-@gin.configurable("pictures")
 def picture_settings(num_base_images=3, traversal_limit=2.0, quantile_range=(0.05, 0.95),
                      sort_latents=True, num_reconstructions=16, pairs_per_row=4, sample_rows=8,
                      sample_cols=8, zoom=1, separator=1, gif_frame_ms=150, mi_num_bins=20,
                      mi_num_conditioning=32, mi_num_samples=4):
-  """The gin-configurable settings of `make_pictures`, as a dict.
+  """The settings of `make_pictures` as a dict: these arguments, the defaults unless given
+  (zoo-visualize binds them as `pictures.*`).
 
   Args:
     num_base_images: images whose codes are traversed (the first evaluation points).
@@ -58,7 +57,7 @@ def picture_settings(num_base_images=3, traversal_limit=2.0, quantile_range=(0.0
       estimator's num_conditioning, as `mi_measures.num_conditioning` for zoo-evaluate).
     mi_num_samples: Monte Carlo draws per stratified pick in that plot (`num_samples`).
   """
-  # Checked by make_pictures, outside gin's wrapper, so a bad value reads as one clean line.
+  # Checked by make_pictures, so a bad value reads as one clean line.
   return dict(num_base_images=num_base_images, traversal_limit=traversal_limit,
               quantile_range=quantile_range, sort_latents=sort_latents,
               num_reconstructions=num_reconstructions, pairs_per_row=pairs_per_row,
@@ -84,7 +83,7 @@ def make_pictures(model, output_dir, num_traversal_steps=10, seed=0, num_points=
     seed: seeds the evaluation points, the prior samples and the MI-invariance estimate.
     num_points: evaluation points (factors and observations) for the MI pictures and for
       ordering the latents.
-    settings: dict overriding some of `picture_settings()` (whose values come from gin).
+    settings: dict overriding some of `picture_settings()` (the defaults).
     log_fn: where notes go.
     unchanged_since: `io_utils.file_state` of output_dir/pictures.json when the caller started
       (zoo-visualize: when its process started), or False. If given and another zoo-visualize

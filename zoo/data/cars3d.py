@@ -18,7 +18,6 @@ for the published names (car_001_mesh.mat, ...) that is the order of the archive
 """
 import os
 
-import gin
 import numpy as np
 from PIL import Image
 import scipy.io
@@ -85,7 +84,6 @@ def read_published(folder, label, for_prepare=False):
                   f"({images.nbytes / 1e6:.0f} MB)")
 
 
-@gin.configurable("cars3d")
 class Cars3D(file_data.FileImageData):
   """Cars3D; factors elevation, azimuth, car; observations float32 [N, 64, 64, 3] in [0, 1].
 

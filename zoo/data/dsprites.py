@@ -24,7 +24,6 @@ Only a window around each sprite is evaluated, which makes rendering about 50,00
 The reference study's colour, noisy and Scream variants, and dSprites without shape, are
 computed from the published file (`zoo.data.dsprites_variants`, `zoo.data.dsprites_file`).
 """
-import gin
 import numpy as np
 
 from zoo.data.ground_truth_data import GroundTruthData
@@ -131,7 +130,6 @@ def render_sprites(shape, scale, angle, pos_x, pos_y, image_size, crop_to_sprite
   return images
 
 
-@gin.configurable("dsprites")
 class DSprites(GroundTruthData):
   """Binary dSprites rendered from factors; observations float32 [N, S, S, 1] in {0, 1}.
 

@@ -28,7 +28,6 @@ sizes from the pickled `metadata`; we read them from the classes), and the image
 up through `latents_classes` instead of assuming the file is in grid order (the published file
 is, so the images are the same).
 """
-import gin
 import h5py
 import numpy as np
 
@@ -159,7 +158,6 @@ def open_sprites(name, path, tfds_data_dir):
                              read_tfds=read_tfds)
 
 
-@gin.configurable("dsprites_file")
 class DSpritesFile(file_data.FileImageData):
   """Binary dSprites from the published file; observations float32 [N, 64, 64, 1] in {0, 1}.
 
@@ -178,7 +176,6 @@ class DSpritesFile(file_data.FileImageData):
     self._grid = open_sprites(self.name, path, tfds_data_dir)
 
 
-@gin.configurable("dsprites_noshape")
 class DSpritesNoShape(file_data.FileImageData):
   """dSprites without shape as a factor (scale, orientation, posX, posY); the shape is drawn.
 

@@ -21,7 +21,6 @@ with its then default filter); we use today's Pillow `thumbnail`, whose filter a
 steps differ, so the patches' pixel values can differ slightly from the reference's. The
 random draws, the crop positions and everything else are the same.
 """
-import gin
 import numpy as np
 from PIL import Image
 
@@ -54,7 +53,6 @@ class _ColouredSprites(file_data.FileImageData):
     return self.stored_images(factors, random_state).astype(np.float32)
 
 
-@gin.configurable("color_dsprites")
 class ColorDSprites(_ColouredSprites):
   """dSprites whose sprite has a random RGB colour per image, each channel uniform in [0.5, 1].
 
@@ -74,7 +72,6 @@ class ColorDSprites(_ColouredSprites):
     return masks * colour[:, None, None, :]
 
 
-@gin.configurable("noisy_dsprites")
 class NoisyDSprites(_ColouredSprites):
   """dSprites with a white sprite over uniform [0, 1] noise in every pixel and channel.
 
@@ -112,7 +109,6 @@ def load_scream(path, label):
   return pixels
 
 
-@gin.configurable("scream_dsprites")
 class ScreamDSprites(_ColouredSprites):
   """dSprites inverted into random patches of "The Scream"; observations [N, 64, 64, 3].
 

@@ -7,7 +7,6 @@ interval), so with uniformly sampled factors s is exactly N(0, I_k) and x exactl
 N(0, A A^T + noise_std^2 I): every mutual information between x and s has a closed form.
 Observations are float32 vectors [N, D], not images.
 """
-import gin
 import numpy as np
 from scipy import special
 
@@ -19,7 +18,6 @@ from zoo.data.ground_truth_data import GroundTruthData
 _PROBABILITY_RANGE = (np.finfo(np.float64).tiny, np.nextafter(1.0, 0.0))
 
 
-@gin.configurable("linear_gaussian")
 class LinearGaussian(GroundTruthData):
   """Observations float32 [N, D] from k binned standard normal latents mixed linearly.
 

@@ -19,7 +19,6 @@ be prepared first.
 Deviation from disentanglement_lib: the grid comes from the image count instead of the file's
 name (the reference assumes 4 x 4 for toy and realistic, which is wrong for today's files).
 """
-import gin
 import numpy as np
 
 from zoo.data import array_files
@@ -78,7 +77,6 @@ class _MPI3D(file_data.FileImageData):
                                      f"{self.name}.path", self.name)
 
 
-@gin.configurable("mpi3d_toy")
 class MPI3DToy(_MPI3D):
   """MPI3D-toy (simple renders).
 
@@ -90,7 +88,6 @@ class MPI3DToy(_MPI3D):
   name = "mpi3d_toy"
 
 
-@gin.configurable("mpi3d_realistic")
 class MPI3DRealistic(_MPI3D):
   """MPI3D-realistic (realistic renders).
 
@@ -102,7 +99,6 @@ class MPI3DRealistic(_MPI3D):
   name = "mpi3d_realistic"
 
 
-@gin.configurable("mpi3d_real")
 class MPI3DReal(_MPI3D):
   """MPI3D-real (camera pictures of the real robot).
 

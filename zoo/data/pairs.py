@@ -2,37 +2,31 @@
 
 A pair is x1 rendered from factors f1 (drawn uniformly) and x2 rendered from f2, a copy of f1
 in which k factors are resampled, each to a value other than its own, so exactly k factors
-differ. k is fixed (`weak.k = 1`, ...) or drawn uniformly from 1..F-1 for every pair
-(`weak.k = "random"`, the paper's "k = rnd"); either way at least one factor is shared. Only
+differ. k is fixed (1, 2, ...) or drawn uniformly from 1..F-1 for every pair ("random", the
+paper's "k = rnd"); either way at least one factor is shared. Training takes it as
+`zoo.training.train(..., pair_k=...)` (gin: `weak.k`). Only
 factors with more than one value can change.
 
 This follows the pairs of Locatello et al. (ICML 2020) with two differences from their code:
 there, half of the pairs change a single factor whatever k is, and a resampled factor may keep
 its value (so fewer than k differ); here exactly k do.
 """
-import gin
 import numpy as np
 
 from common import validation
 
 
-@gin.configurable("weak")
-def pair_settings(k=1):
-  """The pairs' settings (gin: `weak.k`): how many factors differ within a pair."""
-  return {"k": k}
-
-
-def check_k(k, data):
+def check_k(k, data, name="k"):
   """`k` if it fits `data`: an integer in [1, F - 1] (at most the factors that can change) or
-  "random"."""
+  "random"; errors call it `name`."""
   changeable = int(np.sum(np.asarray(data.factors_num_values) > 1))
   most = min(data.num_factors - 1, changeable)
   if most < 1:
-    raise ValueError(f"weak.k: data set {data.name!r} has no factor that can change while "
+    raise ValueError(f"{name}: data set {data.name!r} has no factor that can change while "
                      "another stays shared")
   if k == "random":
     return k
-  return validation.integer(k, "weak.k", minimum=1, maximum=most)
+  return validation.integer(k, name, minimum=1, maximum=most)
 
 
 def sample_pair_factors(data, num, k, random_state):

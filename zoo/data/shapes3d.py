@@ -24,7 +24,6 @@ Deviation from disentanglement_lib: the factor indices are the ranks of the labe
 order they appear along the file (the grid order), where TFDS ranks them by value; for the
 published file, whose values increase along every axis, the two agree.
 """
-import gin
 import h5py
 import numpy as np
 
@@ -176,7 +175,6 @@ def read_tfds(data_dir, label):
                                lambda sources: tfds_source.TFDSRows(sources, IMAGE_SHAPE))
 
 
-@gin.configurable("shapes3d")
 class Shapes3D(file_data.FileImageData):
   """3D Shapes; observations float32 [N, 64, 64, 3] in [0, 1].
 

@@ -29,7 +29,6 @@ and so do we.
 """
 import os
 
-import gin
 import numpy as np
 from PIL import Image
 
@@ -192,7 +191,6 @@ def read_tfds(data_dir, label):
           transform=lambda images: resize_images(images[..., 0])))
 
 
-@gin.configurable("smallnorb")
 class SmallNORB(file_data.FileImageData):
   """SmallNORB; factors category, elevation, azimuth, lighting; observations [N, 64, 64, 1].
 

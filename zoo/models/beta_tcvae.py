@@ -4,10 +4,9 @@ The estimate evaluates every sample z_m under every example's posterior q(z|x_n)
 using the family's full covariance for the joint density and its marginal variances for the
 per-latent densities, so correlated posteriors are measured as they are.
 """
-import gin
 import tensorflow as tf
 
-from zoo.models.vae import NETWORK_ARGUMENTS, VAE
+from zoo.models.vae import VAE
 from zoo.posteriors import gaussian_utils
 
 
@@ -31,16 +30,15 @@ def minibatch_total_correlation(dist, z):
   return tf.reduce_mean(log_qz_joint - log_batch - log_qz_marginals)
 
 
-@gin.configurable("beta_tcvae", denylist=NETWORK_ARGUMENTS)
 class BetaTCVAE(VAE):
   """Regularizer KL + (beta - 1) * TC."""
 
   model_name = "beta_tcvae"
 
-  def __init__(self, observation_shape, encoder, decoder, family, likelihood, beta=6.0,
-               **kwargs):
-    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
+  def __init__(self, observation_shape, beta=6.0, **kwargs):
+    super().__init__(observation_shape, **kwargs)
     self.beta = float(beta)
+    self._add_config(beta=self.beta)
 
   def regularizer(self, dist, z, kl):
     tc = minibatch_total_correlation(dist, z)

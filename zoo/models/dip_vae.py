@@ -4,10 +4,9 @@ Cov_q(z) = Cov_x[mu(x)] + E_x[Sigma(x)]. DIP-VAE-I regularizes only Cov[mu(x)]; 
 whole expression, where Sigma(x) is the posterior's real covariance, so a correlated family's
 off-diagonal terms count.
 """
-import gin
 import tensorflow as tf
 
-from zoo.models.vae import NETWORK_ARGUMENTS, VAE
+from zoo.models.vae import VAE
 
 
 def batch_covariance(x):
@@ -23,20 +22,21 @@ def dip_penalty(cov, lambda_od, lambda_d):
           lambda_d * tf.reduce_sum(tf.square(diag - 1.0)))
 
 
-@gin.configurable("dip_vae", denylist=NETWORK_ARGUMENTS)
 class DIPVAE(VAE):
   """DIP-VAE; `dip_type` "i" or "ii". lambda_d = lambda_d_factor * lambda_od."""
 
   model_name = "dip_vae"
 
-  def __init__(self, observation_shape, encoder, decoder, family, likelihood, dip_type="i",
-               lambda_od=10.0, lambda_d_factor=10.0, **kwargs):
-    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
+  def __init__(self, observation_shape, dip_type="i", lambda_od=10.0, lambda_d_factor=10.0,
+               **kwargs):
+    super().__init__(observation_shape, **kwargs)
     if dip_type not in ("i", "ii"):
       raise ValueError(f"dip_vae.dip_type={dip_type!r}: expected 'i' or 'ii'")
     self.dip_type = dip_type
     self.lambda_od = float(lambda_od)
     self.lambda_d = float(lambda_d_factor) * float(lambda_od)
+    self._add_config(dip_type=dip_type, lambda_od=self.lambda_od,
+                     lambda_d_factor=float(lambda_d_factor))
 
   def regularizer(self, dist, z, kl):
     cov = batch_covariance(dist.mean())

@@ -4,12 +4,13 @@ The discriminator tells samples of q(z) from samples of prod_i q(z_i) (each late
 independently across the batch); its logit difference estimates the TC, which the VAE is
 penalized by. The discriminator has its own optimizer and is updated in the same step.
 """
-import gin
 import keras
 import tensorflow as tf
 
+from common import validation
+from zoo import networks
 from zoo.models import zoo_model
-from zoo.models.vae import NETWORK_ARGUMENTS, VAE
+from zoo.models.vae import VAE
 
 
 def shuffle_each_latent(z, seed):
@@ -25,9 +26,13 @@ def shuffle_each_latent(z, seed):
                    for column, column_seed in zip(columns, seeds)], axis=1)
 
 
-@gin.configurable("factor_vae_discriminator")
 def build_discriminator(hidden_layers=6, hidden_units=1000):
-  """The reference study's discriminator: an MLP with leaky ReLUs and 2 logits."""
+  """The reference study's discriminator: an MLP with leaky ReLUs and 2 logits.
+
+  Args:
+    hidden_layers: dense layers before the logits.
+    hidden_units: width of each.
+  """
   layers = [keras.layers.Dense(hidden_units, name=f"hidden{i + 1}") for i in range(hidden_layers)]
   stack = []
   for layer in layers:
@@ -36,20 +41,34 @@ def build_discriminator(hidden_layers=6, hidden_units=1000):
   return keras.Sequential(stack, name="discriminator")
 
 
-@gin.configurable("factor_vae", denylist=NETWORK_ARGUMENTS)
+DISCRIMINATOR_OPTIONS = networks.defaults_of(build_discriminator)
+
+
 class FactorVAE(VAE):
-  """Regularizer KL + gamma * TC estimate; discriminator trained with its own Adam."""
+  """Regularizer KL + gamma * TC estimate; discriminator trained with its own Adam.
+
+  Args (besides the VAE's):
+    gamma: weight of the TC estimate.
+    discriminator_learning_rate: of the discriminator's Adam (beta_1 0.5, beta_2 0.9).
+    discriminator_options: `build_discriminator`'s settings (hidden_layers, hidden_units).
+  """
 
   model_name = "factor_vae"
 
-  def __init__(self, observation_shape, encoder, decoder, family, likelihood, gamma=10.0,
-               discriminator_learning_rate=1e-4, **kwargs):
-    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
+  def __init__(self, observation_shape, gamma=10.0, discriminator_learning_rate=1e-4,
+               discriminator_options=None, **kwargs):
+    super().__init__(observation_shape, **kwargs)
     self.gamma = float(gamma)
-    self.discriminator = build_discriminator()
+    options = dict(DISCRIMINATOR_OPTIONS)
+    options.update(validation.options(discriminator_options, DISCRIMINATOR_OPTIONS,
+                                      "discriminator_options"))
+    self.discriminator = build_discriminator(**options)
     self.discriminator_optimizer = zoo_model.for_precision(keras.optimizers.Adam(
         learning_rate=discriminator_learning_rate, beta_1=0.5, beta_2=0.9,
         name="discriminator_adam"))
+    self._add_config(gamma=self.gamma,
+                     discriminator_learning_rate=float(discriminator_learning_rate),
+                     discriminator_options=options)
 
   def regularizer(self, dist, z, kl):
     logits = self.discriminator(z)
@@ -63,7 +82,7 @@ class FactorVAE(VAE):
     log_p_product = tf.nn.log_softmax(self.discriminator(shuffle_each_latent(z, seed)))
     return -0.5 * (tf.reduce_mean(log_p_joint[:, 0]) + tf.reduce_mean(log_p_product[:, 1]))
 
-  def train_step(self, data):
+  def train_step_losses(self, data):
     x = data[0] if isinstance(data, (tuple, list)) else data
     with tf.GradientTape(persistent=True) as tape:
       noise_seed, shuffle_seed = self.random_seeds(2)
@@ -82,8 +101,8 @@ class FactorVAE(VAE):
     losses["discriminator_loss"] = disc_loss
     return losses
 
-  def build_all(self):
-    super().build_all()
+  def build_networks(self):
+    super().build_networks()
     self.discriminator(tf.zeros((1, self.latent_dim)))
     self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 

@@ -31,11 +31,12 @@ How the model meets the zoo's model protocol (`zoo.models.zoo_model`):
 """
 import math
 
-import gin
 import keras
 import tensorflow as tf
 
 from common import validation
+from zoo import networks
+from zoo import posteriors
 from zoo.models import priors
 from zoo.models import zoo_model
 from zoo.models.likelihoods import Likelihood
@@ -43,13 +44,20 @@ from zoo.networks import infogan_networks
 from zoo.posteriors import gaussian_utils
 
 
-@gin.configurable("infogan", denylist=["observation_shape", "family"])
+GENERATOR_OPTIONS = networks.defaults_of(infogan_networks.build_generator,
+                                        skip=("observation_shape",))
+DISCRIMINATOR_OPTIONS = networks.defaults_of(
+    infogan_networks.build_discriminator, skip=("family", "num_categorical", "categorical_dim"))
+
+
 class InfoGAN(zoo_model.ZooModel):
   """InfoGAN with Q(c | x) from a posterior family; the zoo's model protocol (see module doc).
 
   Args:
     observation_shape: (H, W, C) of the images (values in [0, 1]).
-    family: `zoo.posteriors` family over the d = family.latent_dim continuous codes.
+    latent_dim: d, the number of continuous codes.
+    posterior: the family of Q(c | x), one of `zoo.posteriors.FAMILY_NAMES`.
+    posterior_options: the family's settings, e.g. {"rho": 0.5}.
     noise_dim: size of the incompressible noise z (0 for none).
     num_categorical: number of categorical codes (0 for none).
     categorical_dim: values of each categorical code.
@@ -59,14 +67,28 @@ class InfoGAN(zoo_model.ZooModel):
     generator_beta_1: beta_1 set on the compiled (generator) Adam.
     code_prior: "normal" (N(0, 1) codes) or "uniform" (Uniform(-sqrt 3, sqrt 3)); see the
       module doc.
+    generator_options: `infogan_networks.build_generator`'s settings (dense_units, channels,
+      batch_norm).
+    discriminator_options: `infogan_networks.build_discriminator`'s settings (channels,
+      dense_units, q_units, q_split, q_branch_units, normalization).
+    seed: the noise seed of training's random draws (`ZooModel.random_seeds`).
   """
 
   model_name = "infogan"
 
-  def __init__(self, observation_shape, family, noise_dim=10, num_categorical=0,
-               categorical_dim=10, info_lambda=0.1, discriminator_learning_rate=1e-3,
-               discriminator_beta_1=0.5, generator_beta_1=0.5, code_prior="normal", **kwargs):
-    super().__init__(observation_shape, family, Likelihood(name="bernoulli"), **kwargs)
+  def __init__(self, observation_shape, latent_dim=10, posterior="factorized",
+               posterior_options=None, noise_dim=10, num_categorical=0, categorical_dim=10,
+               info_lambda=0.1, discriminator_learning_rate=1e-3, discriminator_beta_1=0.5,
+               generator_beta_1=0.5, code_prior="normal", generator_options=None,
+               discriminator_options=None, seed=0, **kwargs):
+    latent_dim = validation.positive_int(latent_dim, "latent_dim")
+    family = posteriors.get_family(posterior, latent_dim, **dict(posterior_options or {}))
+    generator_options = dict(GENERATOR_OPTIONS, **validation.options(
+        generator_options, GENERATOR_OPTIONS, "generator_options"))
+    discriminator_options = dict(DISCRIMINATOR_OPTIONS, **validation.options(
+        discriminator_options, DISCRIMINATOR_OPTIONS, "discriminator_options"))
+    super().__init__(observation_shape, family, Likelihood(name="bernoulli"), seed=seed,
+                     **kwargs)
     if len(self.observation_shape) != 3:
       raise ValueError(f"infogan: observation shape {observation_shape} must be (H, W, C); "
                        "InfoGAN's networks are convolutional")
@@ -83,15 +105,24 @@ class InfoGAN(zoo_model.ZooModel):
         discriminator_beta_1, "infogan.discriminator_beta_1", minimum=0, maximum=1,
         exclusive_maximum=True)
     self.code_prior = validation.one_of(code_prior, priors.PRIOR_NAMES, "infogan.code_prior")
-    self.generator = infogan_networks.build_generator(self.observation_shape)
-    self.discriminator = infogan_networks.build_discriminator(family, self.num_categorical,
-                                                              self.categorical_dim)
+    self.generator = infogan_networks.build_generator(self.observation_shape,
+                                                      **generator_options)
+    self.discriminator = infogan_networks.build_discriminator(
+        family, self.num_categorical, self.categorical_dim, **discriminator_options)
     self.discriminator_optimizer = zoo_model.for_precision(keras.optimizers.Adam(
         learning_rate=discriminator_learning_rate, beta_1=discriminator_beta_1, beta_2=0.999,
         name="discriminator_adam"))
     # H(c) + H(k): the MI lower bound is this plus L_I.
     self.code_entropy = (self.latent_dim * priors.ENTROPY_PER_CODE[code_prior]
                          + self.num_categorical * math.log(self.categorical_dim))
+    self._add_config(
+        latent_dim=latent_dim, posterior=posterior, posterior_options=family.options(),
+        noise_dim=self.noise_dim, num_categorical=self.num_categorical,
+        categorical_dim=self.categorical_dim, info_lambda=self.info_lambda,
+        discriminator_learning_rate=discriminator_learning_rate,
+        discriminator_beta_1=discriminator_beta_1, generator_beta_1=self.generator_beta_1,
+        code_prior=self.code_prior, generator_options=generator_options,
+        discriminator_options=discriminator_options)
 
   @property
   def prior_name(self):
@@ -186,7 +217,7 @@ class InfoGAN(zoo_model.ZooModel):
         "mi_lower_bound_per_latent": per_latent_bound,
     }
 
-  def train_step(self, data):
+  def train_step_losses(self, data):
     """One simultaneous update of G (compiled optimizer) and D + Q (their own Adam).
 
     Returns this batch's loss terms (replica-local under tf.distribute).
@@ -216,9 +247,9 @@ class InfoGAN(zoo_model.ZooModel):
   def export_variables(self):
     return self.discriminator.variables + self.generator.variables
 
-  def build_all(self):
-    self.compute_losses(tf.zeros((1,) + self.observation_shape), training=False)
-    self.optimizer.build(self.main_variables)
+  def build_networks(self):
+    self.posterior(tf.zeros((1,) + self.observation_shape))
+    self.decode(tf.zeros((1, self.latent_dim)))
     self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
   def optimizers(self):

@@ -6,7 +6,6 @@ the Gaussian negative log-likelihood with a fixed standard deviation.
 """
 import math
 
-import gin
 import tensorflow as tf
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -16,9 +15,12 @@ FITTING_KINDS = {"bernoulli": ("binary", "unit_interval"),
                  "gaussian": ("binary", "unit_interval", "real")}
 
 
-@gin.configurable("likelihood")
 class Likelihood:
   """Reconstruction loss of a decoder's raw output.
+
+  Args:
+    name: "bernoulli" or "gaussian" (errors call it `likelihood`, as models take it).
+    observation_std: the fixed standard deviation of the Gaussian likelihood.
 
   Attributes:
     name: "bernoulli" or "gaussian".
@@ -27,18 +29,22 @@ class Likelihood:
 
   def __init__(self, name="bernoulli", observation_std=1.0):
     if name not in LIKELIHOODS:
-      raise ValueError(f"likelihood.name={name!r}: expected one of {', '.join(LIKELIHOODS)}")
+      raise ValueError(f"likelihood={name!r}: expected one of {', '.join(map(repr, LIKELIHOODS))}")
     if not observation_std > 0:
-      raise ValueError(f"likelihood.observation_std={observation_std}: expected > 0")
+      raise ValueError(f"observation_std={observation_std}: expected > 0")
     self.name = name
     self.observation_std = float(observation_std)
     self.decoder_output = "logits" if name == "bernoulli" else "mean"
+
+  def options(self):
+    """The settings besides the name, as models take them in `likelihood_options`."""
+    return {"observation_std": self.observation_std}
 
   def check_fits(self, observation_kind):
     """Raises ValueError unless this likelihood fits observations of `observation_kind`."""
     if observation_kind not in FITTING_KINDS[self.name]:
       others = [name for name, kinds in FITTING_KINDS.items() if observation_kind in kinds]
-      raise ValueError(f"likelihood.name={self.name!r} does not fit the data set's "
+      raise ValueError(f"likelihood={self.name!r} does not fit the data set's "
                        f"{observation_kind} observations; use one of {others}")
 
   def negative_log_likelihood(self, x, raw):

@@ -3,15 +3,14 @@
 The model is encoder -> posterior family (a TFP distribution) -> sample -> decoder -> likelihood.
 Subclasses change only the regularizer (`regularizer`) and, for FactorVAE, the training step.
 """
-import gin
 import tensorflow as tf
 
+from common import validation
+from zoo import networks
+from zoo import posteriors
 from zoo.models import zoo_model
+from zoo.models.likelihoods import Likelihood
 from zoo.posteriors import gaussian_utils
-
-
-# Constructor arguments that `zoo.models.build_model` supplies, hence not gin settings.
-NETWORK_ARGUMENTS = ["observation_shape", "encoder", "decoder", "family", "likelihood"]
 
 
 class VAE(zoo_model.ZooModel):
@@ -21,19 +20,47 @@ class VAE(zoo_model.ZooModel):
   analytic KL(q(z|x) || N(0, I)).
 
   Args:
-    observation_shape: shape of one observation.
-    encoder: maps x [B, ...] to (per_latent [B, d, k], joint [B, j]) for `family`.
-    decoder: maps z [B, d] to raw outputs shaped like x.
-    family: a `zoo.posteriors` family turning the encoder outputs into a distribution.
-    likelihood: a `zoo.models.likelihoods.Likelihood`.
+    observation_shape: shape of one observation, e.g. (64, 64, 1) or (8,).
+    latent_dim: d, the number of latents.
+    posterior: the posterior family, one of `zoo.posteriors.FAMILY_NAMES`.
+    posterior_options: the family's settings, e.g. {"rho": 0.5} for correlated_noise
+      (`zoo.posteriors.FAMILY_OPTIONS`).
+    encoder: one of `zoo.networks.ENCODER_NAMES`: "conv64", "conv64_split" (the split
+      encoder), "mlp", "mlp_split".
+    encoder_options: overrides of the encoder's settings (`zoo.networks.ENCODER_OPTIONS`:
+      branch_units, mlp_hidden_units, deep_units).
+    decoder: "conv64" or "mlp"; None takes the encoder's kind.
+    decoder_options: overrides of the decoder's settings (mlp_hidden_units).
+    likelihood: "bernoulli" (decoder logits; images in [0, 1]) or "gaussian" (decoder means).
+    likelihood_options: {"observation_std": ...} of the Gaussian likelihood.
+    seed: the noise seed of training's random draws (`ZooModel.random_seeds`).
   """
 
   model_name = "vae"
 
-  def __init__(self, observation_shape, encoder, decoder, family, likelihood, **kwargs):
-    super().__init__(observation_shape, family, likelihood, **kwargs)
-    self.encoder = encoder
-    self.decoder = decoder
+  def __init__(self, observation_shape, latent_dim=10, posterior="factorized",
+               posterior_options=None, encoder="conv64", encoder_options=None, decoder=None,
+               decoder_options=None, likelihood="bernoulli", likelihood_options=None, seed=0,
+               **kwargs):
+    latent_dim = validation.positive_int(latent_dim, "latent_dim")
+    family = posteriors.get_family(posterior, latent_dim, **dict(posterior_options or {}))
+    encoder_settings = networks.encoder_settings(encoder, encoder_options)
+    decoder_settings = networks.decoder_settings(
+        encoder_settings["kind"] if decoder is None else decoder, decoder_options)
+    likelihood = Likelihood(likelihood, **dict(likelihood_options or {}))
+    super().__init__(observation_shape, family, likelihood, seed=seed, **kwargs)
+    # The networks are built after the family and in this order, as they always were: layers
+    # draw their initializers' seeds from Keras's global seed when they are created.
+    self.encoder = networks.build_encoder(latent_dim, family.per_latent_params,
+                                          family.joint_params, **encoder_settings)
+    self.decoder = networks.build_decoder(self.observation_shape, **decoder_settings)
+    self._add_config(
+        latent_dim=latent_dim, posterior=posterior, posterior_options=family.options(),
+        encoder=encoder,
+        encoder_options={k: v for k, v in encoder_settings.items() if k not in ("kind", "split")},
+        decoder=decoder_settings["kind"],
+        decoder_options={k: v for k, v in decoder_settings.items() if k != "kind"},
+        likelihood=likelihood.name, likelihood_options=likelihood.options())
 
   def posterior(self, x, training=False):
     """q(z|x) as a TFP distribution with batch shape [B] and event shape [d]."""
@@ -79,7 +106,7 @@ class VAE(zoo_model.ZooModel):
     losses.update(terms)
     return losses
 
-  def train_step(self, data):
+  def train_step_losses(self, data):
     """One optimizer step; returns this batch's loss terms (replica-local under tf.distribute)."""
     x = data[0] if isinstance(data, (tuple, list)) else data
     with tf.GradientTape() as tape:
@@ -96,24 +123,25 @@ class VAE(zoo_model.ZooModel):
   def export_variables(self):
     return self.encoder.variables + self.decoder.variables
 
-  def build_all(self):
+  def build_networks(self):
     # One dummy batch creates the weights; a subclass with its own networks extends this.
-    self.compute_losses(tf.zeros((1,) + self.observation_shape), training=False)
-    self.optimizer.build(self.main_variables)
+    self.decode(self.posterior(tf.zeros((1,) + self.observation_shape)).mean())
 
 
-@gin.configurable("beta_vae", denylist=NETWORK_ARGUMENTS)
 class BetaVAE(VAE):
-  """beta-VAE (Higgins et al. 2017): the KL weighted by beta."""
+  """beta-VAE (Higgins et al. 2017): the KL weighted by beta.
+
+  Args (besides the VAE's): beta, the weight of the KL term.
+  """
 
   model_name = "beta_vae"
 
-  def __init__(self, observation_shape, encoder, decoder, family, likelihood, beta=4.0,
-               **kwargs):
-    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
+  def __init__(self, observation_shape, beta=4.0, **kwargs):
+    super().__init__(observation_shape, **kwargs)
     if not beta >= 0:
       raise ValueError(f"beta_vae.beta={beta}: expected >= 0")
     self.beta = float(beta)
+    self._add_config(beta=self.beta)
 
   def regularizer(self, dist, z, kl):
     return self.beta * tf.reduce_mean(kl), {}

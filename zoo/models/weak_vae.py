@@ -27,11 +27,10 @@ scales are averaged. A learned covariance (`full_covariance`, `low_rank`) has no
 average, and these models refuse it. Single observations are encoded as by any VAE, so exports,
 metrics and pictures treat these models like every other.
 """
-import gin
 import tensorflow as tf
 
 from common import validation
-from zoo.models.vae import NETWORK_ARGUMENTS, VAE
+from zoo.models.vae import VAE
 
 AVERAGEABLE_FAMILIES = ("factorized", "correlated_noise")
 
@@ -80,15 +79,15 @@ class WeakVAE(VAE):
   average = None
   adaptive = None
 
-  def __init__(self, observation_shape, encoder, decoder, family, likelihood, beta=1.0,
-               **kwargs):
-    super().__init__(observation_shape, encoder, decoder, family, likelihood, **kwargs)
-    if family.name not in AVERAGEABLE_FAMILIES:
+  def __init__(self, observation_shape, beta=1.0, **kwargs):
+    super().__init__(observation_shape, **kwargs)
+    if self.family.name not in AVERAGEABLE_FAMILIES:
       raise ValueError(
-          f"model.name={self.model_name!r} with posterior.name={family.name!r}: a learned "
+          f"name={self.model_name!r} with posterior={self.family.name!r}: a learned "
           f"covariance has no per-latent average across a pair; use one of "
           f"{', '.join(map(repr, AVERAGEABLE_FAMILIES))}")
     self.beta = validation.number(beta, f"{self.model_name}.beta", minimum=0)
+    self._add_config(beta=self.beta)
 
   def regularizer(self, dist, z, kl):
     return self.beta * tf.reduce_mean(kl), {}
@@ -129,7 +128,7 @@ class WeakVAE(VAE):
     losses["shared_per_latent"] = tf.reduce_mean(shared, axis=0)
     return losses
 
-  def train_step(self, data):
+  def train_step_losses(self, data):
     x1, x2, changed = data
     with tf.GradientTape() as tape:
       losses = self.pair_losses(x1, x2, changed, training=True)
@@ -138,34 +137,25 @@ class WeakVAE(VAE):
     self.apply_update(self.optimizer, tape.gradient(scaled, variables), variables)
     return losses
 
-  def build_all(self):
-    zeros = tf.zeros((1,) + self.observation_shape)
-    self.pair_losses(zeros, zeros, tf.zeros((1, 1)), training=False)
-    self.optimizer.build(self.main_variables)
 
-
-@gin.configurable("group_vae", denylist=NETWORK_ARGUMENTS)
 class GroupVAE(WeakVAE):
   model_name = "group_vae"
   average = staticmethod(arithmetic_average)
   adaptive = False
 
 
-@gin.configurable("ml_vae", denylist=NETWORK_ARGUMENTS)
 class MLVAE(WeakVAE):
   model_name = "ml_vae"
   average = staticmethod(product_average)
   adaptive = False
 
 
-@gin.configurable("ada_gvae", denylist=NETWORK_ARGUMENTS)
 class AdaGVAE(WeakVAE):
   model_name = "ada_gvae"
   average = staticmethod(arithmetic_average)
   adaptive = True
 
 
-@gin.configurable("ada_ml_vae", denylist=NETWORK_ARGUMENTS)
 class AdaMLVAE(WeakVAE):
   model_name = "ada_ml_vae"
   average = staticmethod(product_average)

@@ -3,6 +3,8 @@
 Every model of the zoo, VAE-type or InfoGAN, is a `ZooModel`:
 
   model_name                  registry name ("beta_vae", "infogan", ...)
+  get_config()                the plain arguments it was built from (`build_model(**config)`
+                              and `from_config` rebuild it; `keras.models.load_model` too)
   observation_shape           shape of one observation, e.g. (64, 64, 1)
   family, latent_dim          the posterior family (a `zoo.posteriors` family) and d
   likelihood, decoder_output  how the decoder's raw output is read ("logits" or "mean")
@@ -16,9 +18,17 @@ Every model of the zoo, VAE-type or InfoGAN, is a `ZooModel`:
   optimizers()                every optimizer whose state is checkpointed, by name
   export_variables()          the variables posterior and decode read (what an export saves)
   build_all()                 creates every weight and optimizer slot (before a restore)
-  compute_losses(x)           every loss term of a batch; train_step is one optimizer step
+  compute_losses(x)           every loss term of a batch
+  train_step_losses(data)     one optimizer step; every loss term (scalars and per-latent
+                              vectors), what zoo-train's loop runs and sums
+  train_step(data)            the same step for `fit`: its terms as scalars only, each
+                              per-latent vector `<term>_per_latent` as `<term>/<i>`
 
 Nothing outside a model reads any other attribute of it.
+
+Models take plain arguments (see `zoo.models.build_model`), create every weight when they are
+built, and compile with one optimizer that `compile` builds for `main_variables`, so a model
+is ready for `fit`, a checkpoint restore or `keras.models.load_model` as soon as it exists.
 
 Precision: models are built under a Keras dtype policy (`dtype_policy(precision)`): with
 "mixed_bfloat16" or "mixed_float16" the networks compute in the low precision while their
@@ -27,8 +37,10 @@ output layers, the posterior, every divergence and the likelihood stay float32, 
 """
 import abc
 import contextlib
+import json
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo.models import priors
@@ -54,6 +66,31 @@ def for_precision(optimizer):
   return optimizer
 
 
+def jsonable(value):
+  """`value` with tuples as lists and numpy scalars as Python numbers: what a JSON config holds."""
+  if isinstance(value, dict):
+    return {str(k): jsonable(v) for k, v in value.items()}
+  if isinstance(value, (tuple, list, np.ndarray)):
+    return [jsonable(v) for v in value]
+  if isinstance(value, np.generic):
+    return value.item()
+  return value
+
+
+def scalar_logs(losses):
+  """The loss terms as scalars only: a per-latent vector `<term>_per_latent` [d] becomes the
+  scalars `<term>/0` .. `<term>/<d-1>` (Keras logs and `fit` history hold scalars)."""
+  logs = {}
+  for name, value in losses.items():
+    if value.shape.rank == 0:
+      logs[name] = value
+      continue
+    prefix = name[:-len("_per_latent")] if name.endswith("_per_latent") else name
+    for i, element in enumerate(tf.unstack(value)):
+      logs[f"{prefix}/{i}"] = element
+  return logs
+
+
 class ZooModel(keras.Model, metaclass=abc.ABCMeta):
   """Base class of every model; see the module docstring for the protocol.
 
@@ -70,12 +107,46 @@ class ZooModel(keras.Model, metaclass=abc.ABCMeta):
   training_input = "observations"
 
   def __init__(self, observation_shape, family, likelihood, seed=0, **kwargs):
+    kwargs.setdefault("name", self.model_name)
     super().__init__(**kwargs)
     self.observation_shape = tuple(int(n) for n in observation_shape)
     self.family = family
     self.latent_dim = family.latent_dim
     self.likelihood = likelihood
     self.noise_seed = int(seed)
+    # A string, not a dict: attributes of a model that TensorFlow tracks would enter the
+    # checkpoint's object graph.
+    self._config_json = json.dumps({"observation_shape": list(self.observation_shape),
+                                    "seed": self.noise_seed})
+
+  def _add_config(self, **values):
+    """Records constructor arguments for `get_config` (each class its own, resolved)."""
+    config = json.loads(self._config_json)
+    config.update(jsonable(values))
+    self._config_json = json.dumps(config)
+
+  def get_config(self):
+    """The plain arguments that rebuild this model: `type(model)(**config)`, and
+    `zoo.models.build_model(**config)` with `name` the registry name."""
+    return dict(json.loads(self._config_json), name=self.model_name)
+
+  @classmethod
+  def from_config(cls, config):
+    """The model `get_config` describes, with every weight created (fresh values)."""
+    model = cls(**config)
+    model.create_weights()
+    return model
+
+  def compile(self, optimizer="rmsprop", **kwargs):
+    """Compiles with `optimizer` for `main_variables`, and creates every weight and that
+    optimizer's slots at once (Keras would build it for every trainable variable, a second
+    optimizer's too)."""
+    super().compile(optimizer=optimizer, **kwargs)
+    self.build_all()
+
+  def compile_from_config(self, config):
+    """What `keras.models.load_model` calls for a compiled model: the same `compile`."""
+    self.compile(**keras.saving.deserialize_keras_object(config))
 
   @property
   def decoder_output(self):
@@ -145,6 +216,15 @@ class ZooModel(keras.Model, metaclass=abc.ABCMeta):
     """Raw reconstruction of x through the posterior mean."""
     return self.decode(self.posterior(x, training=training).mean(), training=training)
 
+  def train_step(self, data):
+    """Keras's training step (what `fit` runs): `train_step_losses` with scalar logs."""
+    return scalar_logs(self.train_step_losses(data))
+
+  @abc.abstractmethod
+  def train_step_losses(self, data):
+    """One optimizer step on a batch; returns its loss terms (replica-local under
+    tf.distribute): scalars, and per-latent vectors named `<term>_per_latent`."""
+
   @property
   @abc.abstractmethod
   def main_variables(self):
@@ -159,8 +239,19 @@ class ZooModel(keras.Model, metaclass=abc.ABCMeta):
     return {"optimizer": self.optimizer}
 
   @abc.abstractmethod
+  def build_networks(self):
+    """Creates every weight, and the slots of an optimizer the model owns besides the
+    compiled one; constructors call it."""
+
+  def create_weights(self):
+    """Creates every weight (`build_networks`) and marks the model built, as Keras expects."""
+    self.build_networks()
+    self.built = True
+
   def build_all(self):
     """Creates every weight and every optimizer's slots; the model must be compiled."""
+    self.create_weights()
+    self.optimizer.build(self.main_variables)
 
   @abc.abstractmethod
   def compute_losses(self, x, training=True):

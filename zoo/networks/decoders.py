@@ -6,7 +6,6 @@ policy, so the likelihood always sees float32.
 """
 import math
 
-import gin
 import keras
 
 DECODER_KINDS = ("conv64", "mlp")
@@ -41,12 +40,18 @@ def mlp_decoder_layers(observation_shape, hidden_units):
   return layers
 
 
-@gin.configurable("decoder", denylist=["observation_shape"])
 def build_decoder(observation_shape, kind="conv64", mlp_hidden_units=(256, 256)):
+  """Builds a decoder to observations of `observation_shape`.
+
+  Args:
+    observation_shape: (H, W, C) for conv64 (H and W divisible by 16), any shape for mlp.
+    kind: "conv64" (the transpose of the conv64 encoder) or "mlp".
+    mlp_hidden_units: the mlp decoder's hidden layers.
+  """
   if kind == "conv64":
     layers = conv64_decoder_layers(tuple(observation_shape))
   elif kind == "mlp":
     layers = mlp_decoder_layers(tuple(observation_shape), tuple(mlp_hidden_units))
   else:
-    raise ValueError(f"decoder.kind={kind!r}: expected one of {', '.join(DECODER_KINDS)}")
+    raise ValueError(f"kind={kind!r}: expected one of {', '.join(map(repr, DECODER_KINDS))}")
   return keras.Sequential(layers, name="decoder")

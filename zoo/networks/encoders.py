@@ -10,7 +10,6 @@ off-diagonal scale of `full_covariance`) get one more branch of their own.
 The output heads compute in float32 whatever the global dtype policy: under mixed precision
 the trunk runs in bfloat16 or float16, but the posterior's parameters stay float32.
 """
-import gin
 import keras
 
 from zoo.networks.grouped_dense import GroupedDense
@@ -85,20 +84,24 @@ class Encoder(keras.Model):
     return per_latent, out[:, cut:]
 
 
-@gin.configurable("encoder", denylist=["latent_dim", "per_latent_params", "joint_params"])
 def build_encoder(latent_dim, per_latent_params, joint_params, kind="conv64", split=False,
                   branch_units=64, mlp_hidden_units=(256,), deep_units=256):
-  """Builds the encoder chosen by gin (`encoder.kind`, `encoder.split`).
+  """Builds an encoder for a family with the given output layout.
 
-  conv64: four convolutions, then the deep layer (dense 256 when shared). mlp: dense
-  `mlp_hidden_units`, then the deep layer.
+  Args:
+    latent_dim, per_latent_params, joint_params: the posterior family's layout.
+    kind: "conv64" (four convolutions) or "mlp" (dense `mlp_hidden_units`); the trunk.
+    split: per-latent branches (the split encoder) instead of a shared deep layer and head.
+    branch_units: width of each latent's deep layer when split.
+    mlp_hidden_units: the mlp trunk's hidden layers.
+    deep_units: width of the shared deep layer (dense 256 in the reference's conv64).
   """
   if kind == "conv64":
     trunk = conv64_trunk()
   elif kind == "mlp":
     trunk = mlp_trunk(tuple(mlp_hidden_units))
   else:
-    raise ValueError(f"encoder.kind={kind!r}: expected one of {', '.join(ENCODER_KINDS)}")
+    raise ValueError(f"kind={kind!r}: expected one of {', '.join(map(repr, ENCODER_KINDS))}")
   return Encoder(trunk, latent_dim, per_latent_params, joint_params, deep_units=deep_units,
                  split=bool(split), branch_units=branch_units,
                  name="split_encoder" if split else "encoder")

@@ -1,11 +1,10 @@
 """InfoGAN's networks: the generator G and the discriminator D with its Q heads.
 
-Settings are the gin configurables `infogan_generator.*` and `infogan_discriminator.*`; the
-model that trains them is `zoo.models.infogan.InfoGAN`. Why the defaults are what they are is
+`InfoGAN` passes its `generator_options` to `build_generator` and its `discriminator_options`
+to `build_discriminator`; the model that trains them is `zoo.models.infogan.InfoGAN`. Why the defaults are what they are is
 in docs/INFOGAN.md. Output layers (G's logits, D's logit, Q's heads) compute in float32 under
 any dtype policy.
 """
-import gin
 import keras
 
 from common import validation
@@ -20,7 +19,6 @@ def _check_channels(channels, what):
   return tuple(validation.positive_int(c, what) for c in channels)
 
 
-@gin.configurable("infogan_generator", denylist=["observation_shape"])
 def build_generator(observation_shape, dense_units=1024, channels=(128, 64, 32),
                     batch_norm=True):
   """G: inputs [B, n] -> logits [B, H, W, C].
@@ -99,8 +97,6 @@ class InfoGANDiscriminator(keras.Model):
     return outputs
 
 
-@gin.configurable("infogan_discriminator",
-                  denylist=["family", "num_categorical", "categorical_dim"])
 def build_discriminator(family, num_categorical=0, categorical_dim=10, channels=(64, 128, 128),
                         dense_units=1024, q_units=128, q_split=False, q_branch_units=32,
                         normalization="spectral"):

@@ -9,7 +9,6 @@ experiment. rho = 0 gives back the factorized family.
 import math
 import numbers
 
-import gin
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -42,7 +41,6 @@ def check_rho(rho, latent_dim):
   return float(rho)
 
 
-@gin.configurable("correlated_noise", denylist=["latent_dim"])
 class CorrelatedNoise(posterior_family.PosteriorFamily):
   """N(mu, D C_rho D); per latent (mean, log variance), no joint parameters.
 
@@ -63,6 +61,9 @@ class CorrelatedNoise(posterior_family.PosteriorFamily):
     self.correlation_log_det = equicorrelation_log_det(self.latent_dim, self.rho)
     # Factor the constant once, in float64: near rho = -1/(d-1) C_rho is ill-conditioned.
     self._correlation_cholesky = np.linalg.cholesky(self.correlation)
+
+  def options(self):
+    return {"rho": self.rho}
 
   def _distribution(self, per_latent, joint):
     del joint  # Always empty for this family.

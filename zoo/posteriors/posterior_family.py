@@ -32,6 +32,11 @@ class PosteriorFamily:
     self.per_latent_params = int(per_latent_params)
     self.joint_params = int(joint_params)
 
+  def options(self):
+    """The family's settings besides latent_dim, as `get_family(name, d, **options)` takes
+    them ({} for families without any)."""
+    return {}
+
   @property
   def num_params(self):
     """Total raw outputs per example: d * per_latent_params + joint_params."""

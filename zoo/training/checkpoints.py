@@ -1,8 +1,9 @@
-"""The configured model with everything its checkpoints hold, and a run's checkpoints on disk.
+"""A run's model with everything its checkpoints hold, and a run's checkpoints on disk.
 
 Training, export and evaluation all build a model through `build_checkpointed_model`, so the
 object graph a checkpoint is restored into is always the one training saved: the model and
-every optimizer of `model.optimizers()`.
+every optimizer of `model.optimizers()`. `restore_run` rebuilds a run from its run config
+(`zoo.training.run_config`: run_config.json, or the operative_config.gin of an older run).
 
 A run's checkpoints are the files `MODEL_DIR/checkpoints/ckpt-<step>.{index,data-*}`; they are
 found by listing the files (the `checkpoint` state file is written for TensorFlow's own tools,
@@ -16,18 +17,18 @@ import collections
 import os
 import re
 import shutil
-import tokenize
 
-import gin
 import keras
 import tensorflow as tf
 
 from common import io_utils
 from zoo import data as zoo_data
 from zoo import models
+from zoo.training import run_config
 
 RestoredRun = collections.namedtuple(
-    "RestoredRun", ["model", "data", "checkpoint", "training_step", "gin_config"])
+    "RestoredRun", ["model", "data", "checkpoint", "training_step", "gin_config", "run_config"])
+OPERATIVE_CONFIG = "operative_config.gin"
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "checkpoint"
@@ -42,26 +43,31 @@ class NoUsableCheckpoint(ValueError):
   """Checkpoints exist, but none of them reads back intact."""
 
 
-def build_checkpointed_model(data, learning_rate=1e-3, seed=0, precision="float32"):
-  """The gin-configured model for `data`, compiled and with every weight and slot created.
+def build_checkpointed_model(data, model_arguments, learning_rate=1e-3, precision="float32"):
+  """Model `model_arguments` for `data`, compiled and with every weight and slot created.
 
   Args:
     data: the ground-truth data set (its observation shape and kind fix the model's).
+    model_arguments: `zoo.models.build_model`'s arguments (name, latent_dim, posterior, ...,
+      seed); observation_shape, if given, must be the data set's.
     learning_rate: of the compiled Adam.
-    seed: the model's noise seed (see `zoo.models.ZooModel.random_seeds`).
     precision: the dtype policy the networks compute in (`zoo.models.PRECISIONS`); variables
       are float32 under every policy, so any checkpoint restores into any precision.
 
   Returns:
     (model, tf.train.Checkpoint of the model and its optimizers).
   """
+  arguments = dict(model_arguments)
+  shape = arguments.pop("observation_shape", None)
+  if shape is not None and tuple(shape) != tuple(data.observation_shape):
+    raise ValueError(f"model observation_shape={tuple(shape)}: the data set "
+                     f"{data.name!r} has observations of shape {tuple(data.observation_shape)}")
   with models.dtype_policy(precision):
-    model = models.build_model(data.observation_shape, observation_kind=data.observation_kind,
-                               seed=seed)
-    # Adam with the reference study's settings.
+    model = models.build_model(observation_shape=data.observation_shape,
+                               observation_kind=data.observation_kind, **arguments)
+    # Adam with the reference study's settings; compile creates every slot.
     model.compile(optimizer=models.for_precision(keras.optimizers.Adam(
         learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)))
-    model.build_all()
   return model, checkpoint_of(model)
 
 
@@ -181,7 +187,7 @@ _VANISHED_RETRIES = 5
 
 
 def restore_run(model_dir, checkpoint=None, log_fn=print, program="zoo"):
-  """Rebuilds the model of a zoo-train run from its operative config and restores a checkpoint.
+  """Rebuilds the model of a zoo-train run from its run config and restores a checkpoint.
 
   A run may still be training: when the checkpoint chosen as the newest is deleted by the
   trainer's rotation before it is read, the newest intact one is chosen again.
@@ -194,7 +200,8 @@ def restore_run(model_dir, checkpoint=None, log_fn=print, program="zoo"):
     program: the name those lines start with.
 
   Returns:
-    A RestoredRun. Leaves the run's operative configuration parsed in gin.
+    A RestoredRun; its gin_config is the run's operative_config.gin ("" for a run trained
+    without gin).
   """
   for attempt in range(_VANISHED_RETRIES + 1):
     try:
@@ -208,10 +215,11 @@ def restore_run(model_dir, checkpoint=None, log_fn=print, program="zoo"):
 
 def _restore_run_once(model_dir, checkpoint, log_fn, program):
   """One attempt of `restore_run`."""
-  config = os.path.join(model_dir, "operative_config.gin")
-  if not os.path.isfile(config):
-    raise FileNotFoundError(f"--model_dir {model_dir}: no operative_config.gin (expected a "
-                            "directory written by zoo-train)")
+  config_path = run_config.path(model_dir)
+  gin_path = os.path.join(model_dir, OPERATIVE_CONFIG)
+  if not os.path.isfile(config_path) and not os.path.isfile(gin_path):
+    raise FileNotFoundError(f"--model_dir {model_dir}: no {run_config.RUN_CONFIG} or "
+                            f"{OPERATIVE_CONFIG} (expected a directory written by zoo-train)")
   given = bool(checkpoint)
   if checkpoint:
     if not os.path.isfile(checkpoint + ".index"):
@@ -225,18 +233,23 @@ def _restore_run_once(model_dir, checkpoint, log_fn, program):
     if not checkpoint:
       raise FileNotFoundError(f"--model_dir {model_dir}: no checkpoint in "
                               f"{checkpoint_dir(model_dir)}")
-  with open(config) as f:
-    config_text = f.read()
   try:
-    gin.parse_config(config_text)
-  except (ValueError, SyntaxError, KeyError, TypeError, tokenize.TokenError) as e:
-    raise ValueError(f"--model_dir {model_dir}: its operative_config.gin does not parse "
-                     f"({_first_line(e)})") from e
-  data = zoo_data.get_dataset()
-  model, restorable = build_checkpointed_model(data)
-  restore(restorable, checkpoint, config, flag="--checkpoint" if given else "checkpoint")
+    config = run_config.read(model_dir)
+  except ValueError as e:
+    raise ValueError(f"--model_dir {model_dir}: {_first_line(e)}") from e
+  gin_config = ""
+  if os.path.isfile(gin_path):
+    with open(gin_path) as f:
+      gin_config = f.read()
+  data = zoo_data.get_dataset(**config["dataset"])
+  model, restorable = build_checkpointed_model(
+      data, config["model"], learning_rate=config["training"].get("learning_rate", 1e-3))
+  restore(restorable, checkpoint, config_path if os.path.isfile(config_path) else gin_path,
+          flag="--checkpoint" if given else "checkpoint")
+  config = run_config.make(zoo_data.dataset_arguments(**config["dataset"]), model.get_config(),
+                          config["training"])
   return RestoredRun(model, data, checkpoint, int(model.optimizer.iterations.numpy()),
-                     config_text)
+                     gin_config, config)
 
 
 class CheckpointWriter:

@@ -1,10 +1,16 @@
 """The training loop behind `zoo-train`: checkpoints, resumption, summaries, results.
 
+  zoo.training.train("runs/beta_vae", model={"name": "beta_vae", "latent_dim": 10,
+                                              "encoder": "conv64_split", "beta": 4.0},
+                     dataset={"name": "dsprites", "image_size": 32}, num_steps=2000)
+
 Outputs in `model_dir`:
   checkpoints/            checkpoints of the model, its optimizers and the loss sums of the
                           current logging window (the newest few kept)
-  operative_config.gin    the gin configuration the run used
-  summaries/              TensorBoard scalars: every loss term and the KL of each latent
+  run_config.json         the explicit arguments the run was built from (`run_config`)
+  operative_config.gin    the gin configuration, for runs started through gin (zoo-train)
+  summaries/              TensorBoard scalars: every loss term and the KL of each latent, and
+                          what the callbacks write (`zoo.callbacks`)
   train_results.json      final step, final losses (each the mean over the last `log_every`
                           steps), wall time, images per second
 
@@ -22,7 +28,6 @@ import json
 import os
 import time
 
-import gin
 from gin import config_parser
 import keras
 import numpy as np
@@ -36,12 +41,18 @@ from zoo import models
 from zoo.data import pairs
 from zoo.training import checkpoints
 from zoo.training import distribute
+from zoo.training import run_config
 
-# Bindings a resumed run may change: they decide when the run stops, logs and checkpoints,
-# never what it computes.
-RESUMABLE_CHANGES = ("training.num_steps", "training.log_every", "training.checkpoint_every",
-                     "training.max_checkpoints_to_keep", "training.steps_per_loop")
-OPERATIVE_CONFIG = "operative_config.gin"
+# Bindings a resumed run may change: they decide when the run stops, logs and checkpoints, or
+# what the callbacks show, never what it computes. `name.*` stands for every parameter of a
+# configurable.
+RESUMABLE_CHANGES = tuple(f"training.{name}" for name in run_config.RESUMABLE_SETTINGS) + (
+    "image_summaries.*", "metric_summaries.*")
+OPERATIVE_CONFIG = checkpoints.OPERATIVE_CONFIG
+# The settings of `train` a run records in its run config (model and data set aside).
+TRAINING_SETTINGS = ("num_steps", "batch_size", "learning_rate", "seed", "checkpoint_every",
+                     "log_every", "max_checkpoints_to_keep", "steps_per_loop", "precision",
+                     "jit_compile", "deterministic")
 TRAIN_RESULTS = "train_results.json"
 LOCK_FILE = ".lock"  # in checkpoints/, so that model_dir lists only the outputs
 SUMMARIES = "summaries"
@@ -55,32 +66,27 @@ class TrainingDiverged(RuntimeError):
   """A loss term became NaN or Inf."""
 
 
-class _ReferencesAsText(config_parser.ParserDelegate):
-  """Reads `@configurable` and `%macro` values as their text, for comparing configurations."""
-
-  def configurable_reference(self, scoped_configurable_name, evaluate):
-    return f"@{scoped_configurable_name}{'()' if evaluate else ''}"
-
-  def macro(self, macro_name):
-    return f"%{macro_name}"
-
-
 def binding_values(config_text):
   """{`scope/configurable.parameter`: repr(value)} of every binding in a gin configuration."""
   values = {}
-  for statement in config_parser.ConfigParser(config_text, _ReferencesAsText()):
+  for statement in config_parser.ConfigParser(config_text, run_config.ReferencesAsText()):
     if isinstance(statement, config_parser.BindingStatement):
       scope = f"{statement.scope}/" if statement.scope else ""
       values[f"{scope}{statement.selector}.{statement.arg_name}"] = repr(statement.value)
   return values
 
 
+def _is_allowed(key, allowed):
+  configurable = key.rsplit(".", 1)[0]
+  return key in allowed or f"{configurable}.*" in allowed
+
+
 def differing_bindings(stored_text, current_text, allowed=RESUMABLE_CHANGES):
   """The bindings (sorted) whose values differ between two configurations, or that only one
-  of them has, leaving out `allowed`."""
+  of them has, leaving out `allowed` (names, or `configurable.*` for all of one)."""
   stored, current = binding_values(stored_text), binding_values(current_text)
   return sorted(key for key in set(stored) | set(current)
-                if key not in allowed and stored.get(key) != current.get(key))
+                if not _is_allowed(key, allowed) and stored.get(key) != current.get(key))
 
 
 def _worker_dir(model_dir, strategy):
@@ -125,16 +131,20 @@ def _read(path):
     return f.read()
 
 
-@gin.configurable("training", denylist=["model_dir", "strategy", "log_fn", "allow_config_change"])
-def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate=1e-4,
+def train(model_dir, model, dataset, *, num_steps=1000, batch_size=64, learning_rate=1e-4,
           seed=0, checkpoint_every=500, log_every=100, max_checkpoints_to_keep=3,
           steps_per_loop=100, precision="float32", jit_compile=False, deterministic=False,
-          log_fn=print, allow_config_change=False):
-  """Trains the gin-configured model on the gin-configured data set; resumes if possible.
+          pair_k=1, callbacks=(), strategy=None, log_fn=print, allow_config_change=False,
+          gin_config=None):
+  """Trains a model on a data set, both given by their plain arguments; resumes if possible.
 
   Args:
     model_dir: output directory; an existing checkpoint there is resumed.
-    strategy: a tf.distribute strategy (default: the default strategy).
+    model: `zoo.models.build_model`'s arguments, e.g. {"name": "beta_vae", "latent_dim": 10,
+      "posterior": "correlated_noise", "posterior_options": {"rho": 0.5}, "beta": 4.0}; the
+      data set fixes observation_shape and `seed` is the model's noise seed.
+    dataset: `zoo.data.get_dataset`'s arguments, e.g. {"name": "dsprites", "image_size": 32},
+      or just a name.
     num_steps: total optimizer steps the run should reach (a resumed run continues to it).
     batch_size: global batch size (split across replicas).
     learning_rate: Adam learning rate (beta_1 0.9, beta_2 0.999, epsilon 1e-8 as the reference).
@@ -143,40 +153,61 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
     max_checkpoints_to_keep: older checkpoints are deleted.
     steps_per_loop: training steps per call of the compiled loop; the loss terms stay on the
       device in between (fewer host round trips on an accelerator). Results do not depend on
-      it (bitwise on a CPU); logging, checkpoints and NaN checks still happen at their steps.
+      it (bitwise on a CPU); logging, checkpoints, callbacks and NaN checks still happen at
+      their steps.
     precision: "float32", "mixed_bfloat16" or "mixed_float16" (with loss scaling): the dtype
       the networks compute in; posteriors, divergences and likelihoods stay float32, and so do
       exports.
     jit_compile: compile each training step with XLA.
     deterministic: TensorFlow's op determinism (on for the rest of the process), so that
       accelerator runs and their resumes repeat bit for bit; CPU runs do anyway.
+    pair_k: for the models trained on pairs (`training_input == "pairs"`): how many factors
+      differ within a pair, an integer or "random" (`zoo.data.pairs`).
+    callbacks: Keras callbacks (e.g. `zoo.callbacks.ImageSummaries`); the chief calls their
+      on_train_begin, on_train_batch_end (at the end of every compiled loop, whose boundaries
+      include every multiple of a callback's `every_n_steps`) and on_train_end.
+    strategy: a tf.distribute strategy (default: the default strategy).
     log_fn: where progress lines go.
     allow_config_change: resume even though the configuration differs from the stored one (in
-      more than RESUMABLE_CHANGES); the new values take effect (learning rates included) and
-      the old configuration is kept as operative_config.until_step_<N>.gin.
+      more than the resumable settings); the new values take effect (learning rates included)
+      and the old configuration is kept as run_config.until_step_<N>.json (and
+      operative_config.until_step_<N>.gin).
+    gin_config: the operative gin configuration of a run started through gin (zoo-train): it
+      is written as operative_config.gin, and a resume compares it with the stored one.
 
   Returns:
     The dict written to train_results.json (for a run with nothing to do: the stored one).
   """
-  # As a float: Keras refuses the integer `training.learning_rate = 1` without naming it.
+  # As a float: Keras refuses an integer learning rate (`learning_rate = 1`) without naming it.
   learning_rate = _check_settings(num_steps, batch_size, learning_rate, seed, checkpoint_every,
                                   log_every, max_checkpoints_to_keep, steps_per_loop, precision,
                                   jit_compile, deterministic)
+  model_arguments = _model_arguments(model)
+  dataset_arguments = zoo_data.dataset_arguments(
+      **({"name": dataset} if isinstance(dataset, str) else dict(dataset)))
   io_utils.check_writable_directory(model_dir, "--model_dir")
   strategy = strategy or tf.distribute.get_strategy()
   if batch_size % strategy.num_replicas_in_sync:
-    raise ValueError(f"training.batch_size={batch_size} must be divisible by the "
+    raise ValueError(f"batch_size={batch_size} must be divisible by the "
                      f"{strategy.num_replicas_in_sync} replicas")
   if deterministic:
     tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(seed)
-  data = zoo_data.get_dataset()
+  data = zoo_data.get_dataset(**dataset_arguments)
   with strategy.scope():
-    model, checkpoint = checkpoints.build_checkpointed_model(data, learning_rate, seed,
-                                                             precision)
-  pair_k = None
-  if model.training_input == "pairs":
-    pair_k = pairs.check_k(pairs.pair_settings()["k"], data)
+    built, checkpoint = checkpoints.build_checkpointed_model(
+        data, dict(model_arguments, seed=seed), learning_rate, precision)
+  training_settings = dict(
+      num_steps=num_steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+      checkpoint_every=checkpoint_every, log_every=log_every,
+      max_checkpoints_to_keep=max_checkpoints_to_keep, steps_per_loop=steps_per_loop,
+      precision=precision, jit_compile=jit_compile, deterministic=deterministic)
+  if built.training_input == "pairs":
+    pair_k = pairs.check_k(pair_k, data, "pair_k")
+    training_settings["pair_k"] = pair_k
+  else:
+    pair_k = None
+  config = run_config.make(dataset_arguments, built.get_config(), training_settings)
 
   write_dir = _worker_dir(model_dir, strategy)
   os.makedirs(checkpoints.checkpoint_dir(write_dir), exist_ok=True)
@@ -187,10 +218,8 @@ def train(model_dir, strategy=None, num_steps=1000, batch_size=64, learning_rate
                      "in it; wait for it to finish or stop it")
   try:
     with reproducible_graph_optimizations():
-      return _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_steps,
-                           batch_size, seed, checkpoint_every, log_every,
-                           max_checkpoints_to_keep, steps_per_loop, jit_compile, pair_k,
-                           log_fn, allow_config_change)
+      return _train_locked(model_dir, write_dir, strategy, built, checkpoint, data, config,
+                           gin_config, pair_k, list(callbacks), log_fn, allow_config_change)
   finally:
     lock.close()
 
@@ -228,58 +257,97 @@ def read_window_state(path):
 def _check_settings(num_steps, batch_size, learning_rate, seed, checkpoint_every, log_every,
                     max_checkpoints_to_keep, steps_per_loop, precision, jit_compile,
                     deterministic):
-  """Raises ValueError naming the `training.*` setting at fault; returns the learning rate as a
-  float."""
+  """Raises ValueError naming the setting at fault; returns the learning rate as a float."""
   for name, value in (("num_steps", num_steps), ("batch_size", batch_size),
                       ("checkpoint_every", checkpoint_every), ("log_every", log_every),
                       ("max_checkpoints_to_keep", max_checkpoints_to_keep),
                       ("steps_per_loop", steps_per_loop)):
-    validation.positive_int(value, f"training.{name}")
-  learning_rate = validation.positive_number(learning_rate, "training.learning_rate")
-  validation.seed(seed, "training.seed")
-  validation.one_of(precision, models.PRECISIONS, "training.precision")
+    validation.positive_int(value, name)
+  learning_rate = validation.positive_number(learning_rate, "learning_rate")
+  validation.seed(seed, "seed")
+  validation.one_of(precision, models.PRECISIONS, "precision")
   for name, value in (("jit_compile", jit_compile), ("deterministic", deterministic)):
     if not isinstance(value, bool):
-      raise ValueError(f"training.{name}={value!r}: expected True or False")
+      raise ValueError(f"{name}={value!r}: expected True or False")
   return learning_rate
 
 
-def check_configuration():
-  """Raises what `train` would raise at its start for the gin-configured run, without training
-  or writing anything: bad `training.*` settings, bad data set or model settings, a likelihood
-  that does not fit the data, networks that do not fit the observations.
+def check_settings(model, dataset, *, learning_rate=1e-4, seed=0, precision="float32",
+                   pair_k=1, **settings):
+  """Raises what `train` would raise at its start for these arguments, without training or
+  writing anything: bad settings, bad data set or model arguments, a likelihood that does not
+  fit the data, networks that do not fit the observations, a pair_k the data set cannot give.
 
-  zoo-study calls it for every configuration of a study before the first run starts.
+  zoo-study calls it (through the gin edge) for every configuration of a study before the first
+  run starts.
   """
-  settings = {name: parameter.default
-              for name, parameter in inspect.signature(inspect.unwrap(train)).parameters.items()
+  defaults = {name: parameter.default
+              for name, parameter in inspect.signature(train).parameters.items()
               if parameter.default is not inspect.Parameter.empty}
-  settings.update(gin.get_bindings("training"))
-  learning_rate = _check_settings(**{name: settings[name]
+  unknown = sorted(set(settings) - set(defaults))
+  if unknown:
+    raise ValueError(f"unknown training settings {unknown}")
+  values = dict(defaults, learning_rate=learning_rate, seed=seed, precision=precision,
+                **settings)
+  learning_rate = _check_settings(**{name: values[name]
                                      for name in inspect.signature(_check_settings).parameters})
-  data = zoo_data.get_dataset()
-  model, _ = checkpoints.build_checkpointed_model(data, learning_rate, settings["seed"],
-                                                  settings["precision"])
-  if model.training_input == "pairs":
-    pairs.check_k(pairs.pair_settings()["k"], data)
+  data = zoo_data.get_dataset(**zoo_data.dataset_arguments(
+      **({"name": dataset} if isinstance(dataset, str) else dict(dataset))))
+  built, _ = checkpoints.build_checkpointed_model(
+      data, dict(_model_arguments(model), seed=seed), learning_rate, precision)
+  if built.training_input == "pairs":
+    pairs.check_k(pair_k, data, "pair_k")
 
 
-def _resume(model_dir, model, checkpoint, log_fn, allow_config_change):
+def _model_arguments(model):
+  """`model` (build_model's arguments) checked to leave what the run decides to the run."""
+  if not isinstance(model, dict):
+    raise ValueError(f"model={model!r}: expected a dict of zoo.models.build_model arguments, "
+                     "e.g. {'name': 'beta_vae', 'latent_dim': 10}")
+  for key, owner in (("observation_kind", "the data set"), ("seed", "train's seed")):
+    if key in model:
+      raise ValueError(f"model: {key!r} is set by {owner}, not by the model's arguments")
+  return dict(model)
+
+
+def _stored_config(model_dir, data):
+  """The stored run config, its model section resolved as get_config gives it (an older run's
+  translated operative config names only the settings gin recorded); None if there is none."""
+  stored = run_config.read(model_dir)
+  if stored is None or "observation_shape" in stored["model"]:
+    return stored
+  arguments = dict(stored["model"])
+  name = arguments.pop("name", None)
+  if name in models.MODELS:
+    try:
+      stored["model"] = models.MODELS[name](data.observation_shape, **arguments).get_config()
+    except (TypeError, ValueError):
+      pass  # a record this code cannot build; it differs from any current configuration
+  stored["dataset"] = zoo_data.dataset_arguments(**stored["dataset"])
+  return stored
+
+
+def _resume(model_dir, model, checkpoint, data, config, gin_config, log_fn,
+            allow_config_change):
   """Restores the newest intact checkpoint after comparing configurations.
 
+  A run started through gin is compared by its operative gin configuration (binding names in
+  the message), any other by its run config (argument paths such as `model.beta`).
+
   Returns:
-    (the checkpoint resumed from or None, the bindings that changed).
+    (the checkpoint resumed from or None, the settings that changed).
   """
   _, path, _ = checkpoints.newest_intact(checkpoints.checkpoint_dir(model_dir), log_fn,
                                          "zoo-train")
   if path is None:
     return None, []
-  config_path = os.path.join(model_dir, OPERATIVE_CONFIG)
-  current = gin.operative_config_str()
-  if os.path.isfile(config_path):
-    changed = differing_bindings(_read(config_path), current)
+  gin_path = os.path.join(model_dir, OPERATIVE_CONFIG)
+  if gin_config is not None and os.path.isfile(gin_path):
+    changed = differing_bindings(_read(gin_path), gin_config)
   else:
-    changed = [f"{OPERATIVE_CONFIG} (missing)"]
+    stored = _stored_config(model_dir, data)
+    changed = (run_config.differing_settings(stored, config) if stored is not None
+               else [f"{run_config.RUN_CONFIG} (missing)"])
   if changed and not allow_config_change:
     raise ValueError(
         f"--model_dir {model_dir}: its checkpoints were trained with another configuration "
@@ -288,18 +356,44 @@ def _resume(model_dir, model, checkpoint, log_fn, allow_config_change):
   # The checkpoint holds each optimizer's learning rate; a change is meant to take effect.
   configured = {name: float(optimizer.learning_rate.numpy())
                 for name, optimizer in model.optimizers().items()}
-  checkpoints.restore(checkpoint, path, "this run's gin configuration", flag="checkpoint")
+  checkpoints.restore(checkpoint, path, "this run's configuration", flag="checkpoint")
   if changed:
     for name, optimizer in model.optimizers().items():
       optimizer.learning_rate = configured[name]
   return path, changed
 
 
-def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_steps, batch_size,
-                  seed, checkpoint_every, log_every, max_checkpoints_to_keep, steps_per_loop,
-                  jit_compile, pair_k, log_fn, allow_config_change):
+def _record_configuration(model_dir, config, gin_config, resumed_from, changed, start_step,
+                          log_fn):
+  """Writes the run config (and the gin configuration of a gin run) of a new or changed run,
+  keeping a changed run's earlier ones as `*.until_step_<N>.*`; an older run gets the run
+  config it lacks."""
+  config_path = run_config.path(model_dir)
+  gin_path = os.path.join(model_dir, OPERATIVE_CONFIG)
+  if changed:
+    kept = []
+    for path, suffix in ((config_path, ".json"), (gin_path, ".gin")):
+      if os.path.isfile(path):
+        target = f"{path[:-len(suffix)]}.until_step_{start_step}{suffix}"
+        os.replace(path, target)
+        kept.append(target)
+    log_fn(f"[zoo-train] continuing with changed {', '.join(changed)}; the configuration "
+           f"until step {start_step} is kept in {' and '.join(kept)}")
+  if not resumed_from or changed or not os.path.isfile(config_path):
+    run_config.write(model_dir, config)
+  if gin_config is not None and (not resumed_from or changed):
+    io_utils.write_text_atomically(gin_path, gin_config)
+
+
+def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, config, gin_config,
+                  pair_k, callbacks, log_fn, allow_config_change):
+  settings = config["training"]
+  num_steps, batch_size, seed = settings["num_steps"], settings["batch_size"], settings["seed"]
+  checkpoint_every, log_every = settings["checkpoint_every"], settings["log_every"]
+  steps_per_loop = settings["steps_per_loop"]
   chief = distribute.is_chief(strategy)
-  resumed_from, changed = _resume(model_dir, model, checkpoint, log_fn, allow_config_change)
+  resumed_from, changed = _resume(model_dir, model, checkpoint, data, config, gin_config, log_fn,
+                                  allow_config_change)
   start_step = int(model.optimizer.iterations.numpy())
   results_path = os.path.join(model_dir, TRAIN_RESULTS)
   if start_step >= num_steps:
@@ -329,18 +423,13 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
   if resumed_from:
     log_fn(f"[zoo-train] resuming from {resumed_from} at step {start_step}")
   if chief:
-    config_path = os.path.join(model_dir, OPERATIVE_CONFIG)
-    if changed and os.path.isfile(config_path):
-      kept = os.path.join(model_dir, f"operative_config.until_step_{start_step}.gin")
-      os.replace(config_path, kept)
-      log_fn(f"[zoo-train] continuing with changed {', '.join(changed)}; the configuration "
-             f"until step {start_step} is kept in {kept}")
-    if not resumed_from or changed:
-      io_utils.write_text_atomically(config_path, gin.operative_config_str())
+    _record_configuration(model_dir, config, gin_config, resumed_from, changed, start_step,
+                          log_fn)
   window_variable = tf.Variable("", dtype=tf.string, trainable=False, name=WINDOW_STATE)
   saved = checkpoints.checkpoint_of(model, **{WINDOW_STATE: window_variable})
   saver = checkpoints.CheckpointWriter(saved, checkpoints.checkpoint_dir(write_dir),
-                                       max_checkpoints_to_keep, resumed_step=start_step)
+                                       settings["max_checkpoints_to_keep"],
+                                       resumed_step=start_step)
   last_good = lambda: saver.latest or resumed_from or "none"
 
   def dataset_fn(input_context):
@@ -355,7 +444,16 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
                                  input_context=input_context)
 
   iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
-  step_fn = tf.function(model.train_step, jit_compile=True) if jit_compile else model.train_step
+  step_fn = model.train_step_losses
+  if settings["jit_compile"]:
+    step_fn = tf.function(step_fn, jit_compile=True)
+  # Callbacks show what the model learns; only the chief runs them (they write summaries).
+  for callback in callbacks:
+    if hasattr(callback, "set_ground_truth_data"):
+      callback.set_ground_truth_data(data)
+  callback_list = keras.callbacks.CallbackList(callbacks if chief else [], model=model)
+  callback_periods = [cb.every_n_steps for cb in callbacks
+                      if getattr(cb, "every_n_steps", None)]
 
   def one_step(iterator):
     per_replica = strategy.run(step_fn, args=(next(iterator),))
@@ -404,10 +502,13 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
   timed_start, timed_steps = None, 0
   first_call = (0, 0.0)  # steps and seconds of the first call, which traces the graph
   step = start_step
+  latest_scalars = {}
+  callback_list.on_train_begin()
   while step < num_steps:
-    # Up to the next log, checkpoint or the end, and no more than steps_per_loop.
-    boundary = min(num_steps, (step // log_every + 1) * log_every,
-                   (step // checkpoint_every + 1) * checkpoint_every)
+    # Up to the next log, checkpoint, callback step or the end, and no more than steps_per_loop.
+    boundary = min([num_steps, (step // log_every + 1) * log_every,
+                    (step // checkpoint_every + 1) * checkpoint_every]
+                   + [(step // period + 1) * period for period in callback_periods])
     chunk = min(steps_per_loop, boundary - step)
     call_start = time.time()
     totals, (bad_step, bad_term, bad_value) = run_steps(iterator, tf.constant(chunk), totals)
@@ -447,6 +548,11 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
                         if np.ndim(v) == 0 and k != "elbo")
       log_fn(f"[zoo-train] step {step}/{num_steps}  {shown}  {rate:.0f} img/s  "
              f"eta {format_duration(eta)}")
+      latest_scalars = {k: float(v) for k, v in
+                        models.scalar_logs({k: tf.constant(v) for k, v in last_logs.items()})
+                        .items()}
+    # The step just finished is `step`; Keras counts batches from 0.
+    callback_list.on_train_batch_end(step - 1, dict(latest_scalars))
     if step % checkpoint_every == 0 or step == num_steps:
       # A finite loss was computed with the previous weights; the update may still have
       # produced NaN weights, which must not replace the last good checkpoint.
@@ -461,6 +567,7 @@ def _train_locked(model_dir, write_dir, strategy, model, checkpoint, data, num_s
                                               else (totals, count)), step))
       saver.save(step, log_fn=log_fn)
   writer.flush()
+  callback_list.on_train_end(dict(latest_scalars))
 
   wall_time = time.time() - run_start
   rate = timed_steps * batch_size / (time.time() - timed_start) if timed_steps else None
