@@ -99,28 +99,6 @@ def exit_with_error(program, error):
   os._exit(1)  # pylint: disable=protected-access
 
 
-def _configurable_of(error):
-  """The innermost gin configurable an error was raised in (gin notes it), or None."""
-  match = re.search(r"In call to configurable '([^']+)'", str(error))
-  return match.group(1) if match else None
-
-
-def wrongly_typed_binding(error):
-  """For a TypeError raised inside a gin configurable (a binding of the wrong type, such as
-  `beta_vae.beta = "four"`): one line naming the configurable and its bindings; else None."""
-  name = _configurable_of(error)
-  if name is None:
-    return None
-  try:
-    bound = gin.get_bindings(name)
-  except (ValueError, KeyError):
-    bound = {}
-  shown = ", ".join(f"{name}.{key} = {value!r}" for key, value in sorted(bound.items()))
-  where = f"a binding of {name} has the wrong type ({shown})" if shown else (
-      f"in {name}: a value of the wrong type")
-  return f"{where}: {first_line(error)}"
-
-
 def _tensorflow_write_problem(error):
   """TensorFlow's error for a failed file write (a full disk during a checkpoint or an export)
   as one line, or None for other errors. TensorFlow is not imported here: the error's class
@@ -140,7 +118,7 @@ def one_line_errors(program):
   """Reports user mistakes as `program: error: ...` on stderr and exits with status 1.
 
   Besides the errors of bad input, failed writes (a full disk, a read-only file system) and
-  values of the wrong type in gin bindings end this way. Also lowers absl's default INFO
+  (the gin edge turns values of the wrong type in gin bindings into such errors) end this way. Also lowers absl's default INFO
   verbosity (which would print TensorFlow's per-save notices) to WARNING unless --verbosity was
   given.
   """
@@ -155,11 +133,6 @@ def one_line_errors(program):
     if e.errno not in _WRITE_ERRNOS:
       raise
     exit_with_error(program, e)
-  except TypeError as e:
-    message = wrongly_typed_binding(e)
-    if message is None:
-      raise
-    exit_with_error(program, message)
   except Exception as e:  # pylint: disable=broad-except
     message = _tensorflow_write_problem(e)
     if message is None:

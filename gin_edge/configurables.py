@@ -22,10 +22,12 @@ run's operative_config.gin. A gin run's operative config therefore lists the con
 values it always did, and an older run resumes, exports and evaluates as before.
 """
 import inspect
+import numbers
 import re
 
 import gin
 
+from common import cli
 from zoo import callbacks
 from zoo import data as zoo_data
 from zoo import models
@@ -193,3 +195,36 @@ def dataset_from_gin():
   arguments = run_config.dataset_from_settings(settings)
   _check_dataset_name(arguments.get("name"))
   return zoo_data.get_dataset(**arguments)
+
+
+def _kind(value):
+  """The kind of a setting's value as `wrongly_typed` compares them, or None (any value)."""
+  if isinstance(value, bool):
+    return "True or False"
+  if isinstance(value, numbers.Real):
+    return "a number"
+  if isinstance(value, str):
+    return "a string"
+  return None
+
+
+def wrongly_typed(error):
+  """For a TypeError the library raised on settings from gin (`beta_vae.beta = "four"` reaches
+  a comparison as a string): one line naming the bindings whose value is of another kind than
+  their parameter's default, or None when no binding is (then the TypeError is a bug)."""
+  found = {}
+  for name, fn in sorted(CONFIGURABLES.items()):
+    try:
+      bound = gin.get_bindings(name)
+    except (ValueError, KeyError):
+      continue
+    defaults = defaults_of(fn)
+    for key, value in sorted(bound.items()):
+      kind = _kind(defaults.get(key))
+      if kind is not None and _kind(value) != kind:
+        found.setdefault(name, []).append(f"{name}.{key} = {value!r}")
+  if not found:
+    return None
+  where = "; ".join(f"a binding of {name} has the wrong type ({', '.join(shown)})"
+                    for name, shown in found.items())
+  return f"{where}: {cli.first_line(error)}"

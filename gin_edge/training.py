@@ -57,6 +57,11 @@ def train(model_dir, strategy=None, allow_config_change=False, log_fn=print):
                           gin_config=gin.operative_config_str(), **settings)
   except ValueError as e:
     raise ValueError(configurables.in_gin_names(e)) from e
+  except TypeError as e:
+    message = configurables.wrongly_typed(e)
+    if message is None:
+      raise
+    raise ValueError(message) from e
 
 
 def check_configuration():
@@ -71,3 +76,8 @@ def check_configuration():
     training.check_settings(model, arguments["dataset"], **arguments["training"])
   except ValueError as e:
     raise ValueError(configurables.in_gin_names(e)) from e
+  except TypeError as e:
+    message = configurables.wrongly_typed(e)
+    if message is None:
+      raise
+    raise ValueError(message) from e

@@ -89,7 +89,7 @@ def check_training(runs, study_file):
       except ValueError as e:
         raise ValueError(f"--study {study_file}: run {run.name}: {cli.first_line(e)}") from e
       except TypeError as e:  # a binding of the wrong type, say `beta_vae.beta = "four"`
-        message = cli.wrongly_typed_binding(e)
+        message = configurables.wrongly_typed(e)
         if message is None:
           raise
         raise ValueError(f"--study {study_file}: run {run.name}: {message}") from e

@@ -179,7 +179,8 @@ class GinTextTest(tf.test.TestCase):
       with self.assertRaises(SystemExit):
         with cli.one_line_errors("zoo-train"):
           gin_training.check_configuration()
-    program, message = exit_with_error.call_args.args
+    program, error = exit_with_error.call_args.args
+    message = cli.first_line(error)
     self.assertEqual(program, "zoo-train")
     self.assertTrue(re.match(r"^a binding of beta_vae has the wrong type \(beta_vae\.beta = "
                              r"'four'\): '>=' not supported", message), message)

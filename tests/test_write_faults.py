@@ -23,7 +23,8 @@ from evaluation import trained_model
 from evaluation.pictures import make_pictures
 from export import loader
 from export import saved_model_export
-from zoo import training
+from gin_edge import evaluation as gin_evaluation
+from gin_edge import training as gin_training
 from zoo.training import checkpoints
 from identity_factors import IdentityFactorsData
 from processes import fill, small_file_system
@@ -44,7 +45,7 @@ def setUpModule():  # pylint: disable=invalid-name
   OTHER_MODEL_DIR = os.path.join(ROOT, "correlated_noise_run")
   gin.clear_config()
   cli.parse_gin([], BINDINGS + ["posterior.name = 'correlated_noise'"])
-  training.train(OTHER_MODEL_DIR, log_fn=lambda line: None)
+  gin_training.train(OTHER_MODEL_DIR, log_fn=lambda line: None)
   gin.clear_config()
 
 
@@ -82,8 +83,8 @@ class FullDiskTest(tf.test.TestCase):
     disk = self.small_disk("evaluation_disk")
     output = os.path.join(disk, "evaluation")
     gin.clear_config()
-    evaluate.run_evaluation(output, "mig", saved_model=EXPORT_DIR,
-                            gin_bindings=METRIC_BINDINGS, log_fn=lambda line: None)
+    gin_evaluation.run_evaluation(output, "mig", saved_model=EXPORT_DIR,
+                                  gin_bindings=METRIC_BINDINGS, log_fn=lambda line: None)
     gin.clear_config()
     with open(os.path.join(output, "results.json"), "rb") as f:
       before = f.read()
@@ -119,7 +120,7 @@ class FullDiskTest(tf.test.TestCase):
                                     "training.log_every = 2"]
     gin.clear_config()
     cli.parse_gin([], bindings)
-    training.train(model_dir, log_fn=lambda line: None)
+    gin_training.train(model_dir, log_fn=lambda line: None)
     gin.clear_config()
     directory = checkpoints.checkpoint_dir(model_dir)
     # Room for the summaries of step 6, not for its checkpoint (about 30 KB).

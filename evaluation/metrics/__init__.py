@@ -14,6 +14,10 @@ METRIC_NAMES = ("beta_vae", "factor_vae", "mig", "dci", "sap", "modularity_expli
                 "fairness", "strong_downstream", "reduced_downstream", "unified_scores",
                 "mi_measures", "reconstruction")
 
+# The boosted-tree estimators of the metrics that fit trees (`boosted_trees.fit_boosted_trees`);
+# a study's table names columns by them.
+BOOSTED_TREE_ESTIMATORS = ("reference", "histogram")
+
 # Where a metric's gin configurable has another name than the metric (the model configurables
 # `beta_vae` and `factor_vae` were taken first).
 _GIN_NAMES = {"beta_vae": "beta_vae_score", "factor_vae": "factor_vae_score"}

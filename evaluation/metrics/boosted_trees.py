@@ -39,6 +39,7 @@ from sklearn import ensemble
 from sklearn.ensemble import _gb as sk_gb
 
 from common import validation
+from evaluation import metrics as metric_names
 from evaluation import progress
 from evaluation.metrics import presorted_tree
 from evaluation.metrics import utils
@@ -47,7 +48,7 @@ from evaluation.metrics import utils
 # the metrics draw the boosted trees' seed from the same range.
 SEED_BOUND = presorted_tree.RAND_R_MAX
 
-ESTIMATORS = ("reference", "histogram")
+ESTIMATORS = metric_names.BOOSTED_TREE_ESTIMATORS
 
 
 def check_estimator(estimator):

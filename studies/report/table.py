@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from common.io_utils import atomic_write
-from evaluation.metrics import boosted_trees
+from evaluation import metrics as metric_names
 from studies import run_dirs
 
 CONFIG_COLUMNS = ("run", "model", "posterior", "posterior_label", "rho", "encoder", "seed")
@@ -70,7 +70,7 @@ UDR_DIR = "udr"
 _RESULT_FIELDS_LEFT_OUT = ("seed",)  # the evaluation seed; the run's training seed is a column
 # The setting that chooses a metric's estimator, and the estimators other than the reference.
 ESTIMATOR_SETTING = "estimator"
-OTHER_ESTIMATORS = tuple(e for e in boosted_trees.ESTIMATORS if e != "reference")
+OTHER_ESTIMATORS = tuple(e for e in metric_names.BOOSTED_TREE_ESTIMATORS if e != "reference")
 
 
 def estimator_prefixes(results):
