@@ -21,6 +21,7 @@ arguments_from_settings` maps them to the library's arguments, the same map that
 run's operative_config.gin. A gin run's operative config therefore lists the configurables and
 values it always did, and an older run resumes, exports and evaluates as before.
 """
+import contextlib
 import inspect
 import numbers
 import re
@@ -197,7 +198,7 @@ def dataset_from_gin():
   return zoo_data.get_dataset(**arguments)
 
 
-def _kind(value):
+def value_kind(value):
   """The kind of a setting's value as `wrongly_typed` compares them, or None (any value)."""
   if isinstance(value, bool):
     return "True or False"
@@ -220,11 +221,25 @@ def wrongly_typed(error):
       continue
     defaults = defaults_of(fn)
     for key, value in sorted(bound.items()):
-      kind = _kind(defaults.get(key))
-      if kind is not None and _kind(value) != kind:
+      kind = value_kind(defaults.get(key))
+      if kind is not None and value_kind(value) != kind:
         found.setdefault(name, []).append(f"{name}.{key} = {value!r}")
   if not found:
     return None
   where = "; ".join(f"a binding of {name} has the wrong type ({', '.join(shown)})"
                     for name, shown in found.items())
   return f"{where}: {cli.first_line(error)}"
+
+
+@contextlib.contextmanager
+def wrongly_typed_bindings_named():
+  """The library's TypeError on a value gin gave (`beta_vae.beta = "four"`,
+  `mig.num_bins = "20"`) as a ValueError naming the binding (`wrongly_typed`); any other
+  TypeError as it is."""
+  try:
+    yield
+  except TypeError as e:
+    message = wrongly_typed(e)
+    if message is None:
+      raise
+    raise ValueError(message) from e

@@ -5,8 +5,6 @@ Every metric wrapper's settings are a configurable named like the metric (`mig.*
 with the wrapper's own defaults; `udr.*` are UDR's and `pictures.*` zoo-visualize's. The
 functions below parse the gin files and bindings and hand the library the plain settings.
 """
-import contextlib
-
 import gin
 
 from common import cli
@@ -55,25 +53,13 @@ def run_evaluation(output_dir, metrics="all", saved_model=None, model_dir=None,
   """zoo-evaluate: `evaluation.evaluate.run_evaluation` with the settings gin gives."""
   names = evaluate.parse_metric_names(metrics)
   parse(gin_files, gin_bindings)
-  with _wrongly_typed_bindings_named():
+  with configurables.wrongly_typed_bindings_named():
     return evaluate.run_evaluation(output_dir, metrics, saved_model=saved_model,
                                    model_dir=model_dir, checkpoint=checkpoint, seed=seed,
                                    codes=codes, settings=metric_settings(names),
                                    code_cache_settings=code_cache_settings(), log_fn=log_fn,
                                    unchanged_since=unchanged_since)
 
-
-@contextlib.contextmanager
-def _wrongly_typed_bindings_named():
-  """A metric's TypeError on a setting gin gave it (`mig.num_bins = "20"`) as a ValueError
-  naming the binding; any other TypeError as it is."""
-  try:
-    yield
-  except TypeError as e:
-    message = configurables.wrongly_typed(e)
-    if message is None:
-      raise
-    raise ValueError(message) from e
 
 
 def code_cache_settings():
@@ -85,7 +71,7 @@ def run_udr(output_dir, saved_models, seed=0, gin_files=(), gin_bindings=(), log
             unchanged_since=False):
   """zoo-udr: `evaluation.evaluate.run_udr` with the `udr.*` settings gin gives."""
   parse(gin_files, gin_bindings)
-  with _wrongly_typed_bindings_named():
+  with configurables.wrongly_typed_bindings_named():
     return evaluate.run_udr(output_dir, saved_models, seed=seed,
                             settings=configurables.settings("udr"), log_fn=log_fn,
                             unchanged_since=unchanged_since)

@@ -50,18 +50,14 @@ def train(model_dir, strategy=None, allow_config_change=False, log_fn=print):
   pair_k = settings.pop("pair_k", 1)
   model = {key: value for key, value in arguments["model"].items() if key != "seed"}
   found = summary_callbacks(model_dir)
-  try:
-    return training.train(model_dir, model, arguments["dataset"], pair_k=pair_k,
-                          callbacks=found, strategy=strategy, log_fn=log_fn,
-                          allow_config_change=allow_config_change,
-                          gin_config=gin.operative_config_str(), **settings)
-  except ValueError as e:
-    raise ValueError(configurables.in_gin_names(e)) from e
-  except TypeError as e:
-    message = configurables.wrongly_typed(e)
-    if message is None:
-      raise
-    raise ValueError(message) from e
+  with configurables.wrongly_typed_bindings_named():
+    try:
+      return training.train(model_dir, model, arguments["dataset"], pair_k=pair_k,
+                            callbacks=found, strategy=strategy, log_fn=log_fn,
+                            allow_config_change=allow_config_change,
+                            gin_config=gin.operative_config_str(), **settings)
+    except ValueError as e:
+      raise ValueError(configurables.in_gin_names(e)) from e
 
 
 def check_configuration():
@@ -71,13 +67,9 @@ def check_configuration():
   before the first run starts."""
   arguments = configurables.run_arguments()
   model = {key: value for key, value in arguments["model"].items() if key != "seed"}
-  try:
-    summary_callbacks("unused")  # the callbacks' settings, checked as zoo-train checks them
-    training.check_settings(model, arguments["dataset"], **arguments["training"])
-  except ValueError as e:
-    raise ValueError(configurables.in_gin_names(e)) from e
-  except TypeError as e:
-    message = configurables.wrongly_typed(e)
-    if message is None:
-      raise
-    raise ValueError(message) from e
+  summary_callbacks("unused")  # the callbacks' settings, checked as zoo-train checks them
+  with configurables.wrongly_typed_bindings_named():
+    try:
+      training.check_settings(model, arguments["dataset"], **arguments["training"])
+    except ValueError as e:
+      raise ValueError(configurables.in_gin_names(e)) from e

@@ -18,7 +18,6 @@ Every problem is one ValueError naming the study file, the binding or setting, a
 applies to. Loads TensorFlow: only the binaries import this module.
 """
 import inspect
-import numbers
 import time
 
 import gin
@@ -98,19 +97,8 @@ def check_training(runs, study_file):
   return len(seen)
 
 
-def _kind(value):
-  """The kind of value a setting's default is, as `_check_types` compares them, or None."""
-  if isinstance(value, bool):
-    return "True or False"
-  if isinstance(value, numbers.Real):
-    return "a number"
-  if isinstance(value, str):
-    return "a string"
-  return None
-
-
 def _check_types(name, study_file):
-  """Each bound setting of metric `name` has the kind of its default (see `_kind`)."""
+  """Each bound setting of metric `name` has the kind of its default (`configurables.value_kind`)."""
   gin_name = metric_catalog.gin_name(name)
   try:
     bound = gin.get_bindings(gin_name)
@@ -120,8 +108,8 @@ def _check_types(name, study_file):
   defaults = {key: p.default for key, p in parameters.items()
               if p.default is not inspect.Parameter.empty}
   for key, value in sorted(bound.items()):
-    kind = _kind(defaults.get(key))
-    if kind is not None and _kind(value) != kind:
+    kind = configurables.value_kind(defaults.get(key))
+    if kind is not None and configurables.value_kind(value) != kind:
       raise ValueError(f"--study {study_file}: study.evaluation_bindings: "
                        f"{gin_name}.{key}={value!r}: expected {kind}, as its default "
                        f"{defaults[key]!r}")
