@@ -17,6 +17,11 @@ their times and the ratio. Make that environment once (never install it into .ve
   /tmp/dlib_venv/bin/pip install --no-deps disentanglement-lib==1.5
   /tmp/dlib_venv/bin/pip install tensorflow==2.21.0 numpy==2.4.6 scikit-learn==1.9.1 \
       scipy==1.17.1 gin-config==0.5.0 absl-py six pandas==2.3.3 simplejson matplotlib seaborn
+  /tmp/dlib_venv/bin/pip install tensorflow-probability==0.25.0 tf-keras==2.21.0
+
+(the last line because the reference script draws the data through `zoo.data`, and importing
+`zoo` loads the posteriors, which need TensorFlow Probability; the reference's metric modules
+use neither.)
 
 Numbers: the keys whose estimator is the same on both sides (FactorVAE accuracies, MIG, IRS,
 the unsupervised scores, modularity) are compared and the largest difference printed; the
