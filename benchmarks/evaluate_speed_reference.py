@@ -193,8 +193,16 @@ def main():
       continue
     out[name] = {"seconds": time.time() - start, "scores": _jsonable(scores)}
     print(f"[reference] {name} done in {out[name]['seconds']:.1f} s", flush=True)
-  with open(args.output, "w") as f:
+    # Written after every metric: the slow ones run for hours, and a stopped run keeps the
+    # times it has.
+    _write_atomically(args.output, out)
+  _write_atomically(args.output, out)
+
+
+def _write_atomically(path, out):
+  with open(path + ".tmp", "w") as f:
     json.dump(out, f, indent=1)
+  os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ Library code says what it is doing with `report(stage, done, total)`, or `begin(
 and `advance()` from any thread; outside `reporting` (a metric called directly) they do
 nothing. The ETA is the stage's: elapsed time in the stage
 divided by the work done, times the work left, shown once a tenth of the stage is done.
+
+A stage that many fits share (each fit `begin`s its own part) only knows the work of the fits
+already started, which makes the ETA far too short; a metric that knows its whole work up
+front says so with `plan(stage, total)`, and the fits' own `begin`s then add nothing. Work
+counted in units of unequal cost (boosted trees: rows times trees) is shown as a percentage.
 """
 import contextlib
 import threading
@@ -32,6 +37,8 @@ class _Reporter:
     self.stage_start = self.start
     self.done = None
     self.total = None
+    self.planned = False
+    self.percent = False
     self.stopped = threading.Event()
     self.thread = threading.Thread(target=self._run, name=f"progress-{metric}", daemon=True)
 
@@ -47,7 +54,9 @@ class _Reporter:
     with _lock:
       now = time.monotonic()
       text = f"[zoo-evaluate] {self.metric}: {self.stage}"
-      if self.done is not None:
+      if self.done is not None and self.percent and self.total:
+        text += f" {min(100.0, 100.0 * self.done / self.total):.0f}%"
+      elif self.done is not None:
         text += f" {self.done:,}" + (f"/{self.total:,}" if self.total else "")
       text += f" (elapsed {io_utils.format_duration(now - self.start)}"
       if self.total and self.done and self.done >= 0.1 * self.total:
@@ -67,20 +76,36 @@ def report(stage, done=None, total=None):
       reporter.stage_start = time.monotonic()
     reporter.done = done
     reporter.total = total
+    reporter.planned = reporter.percent = False
 
 
-def begin(stage, total):
+def begin(stage, total, percent=False):
   """Adds `total` units of work to `stage`: a new stage starts counting from zero, the running
-  one (several fits of one metric, maybe concurrent) adds to its total."""
+  one (several fits of one metric, maybe concurrent) adds to its total, a planned one (`plan`)
+  already counts it. `percent`: show done/total as a percentage (units of unequal cost)."""
   with _lock:
     reporter = _active
     if reporter is None:
       return
     if reporter.stage == stage and reporter.total is not None:
-      reporter.total += total
+      if not reporter.planned:
+        reporter.total += total
       return
-    reporter.stage, reporter.stage_start = stage, time.monotonic()
-    reporter.done, reporter.total = 0, total
+    _start(reporter, stage, total, planned=False, percent=percent)
+
+
+def plan(stage, total, percent=False):
+  """Starts `stage` with all of its `total` units announced: the `begin(stage, ...)` calls of
+  the fits that make it up add nothing more, so the ETA covers the whole stage."""
+  with _lock:
+    if _active is not None:
+      _start(_active, stage, total, planned=True, percent=percent)
+
+
+def _start(reporter, stage, total, planned, percent):
+  reporter.stage, reporter.stage_start = stage, time.monotonic()
+  reporter.done, reporter.total = 0, total
+  reporter.planned, reporter.percent = planned, percent
 
 
 def advance(amount=1):

@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from evaluation import code_cache
 from evaluation import evaluate
-from evaluation import progress
 from evaluation.metrics import beta_vae
 from evaluation.metrics import factor_vae
 from evaluation.metrics import mig
@@ -166,28 +165,3 @@ class EvaluateWithAndWithoutCacheTest(tf.test.TestCase):
     # the probe of the batch-size check included.
     probe_rows = code_cache.PROBE_ROWS * (1 + len(code_cache.PROBE_CALL_SIZES))
     self.assertLess(cached_rows - probe_rows, encoder.rows - 1000)
-
-
-class ProgressTest(tf.test.TestCase):
-
-  def test_lines_name_metric_stage_elapsed_and_eta(self):
-    lines = []
-    with progress.reporting("dci", lines.append, first_after=0.05, every=0.05):
-      progress.begin("fitting boosted trees (stages)", 10)
-      for _ in range(5):
-        progress.advance()
-      progress.begin("fitting boosted trees (stages)", 10)  # a second fit adds its work
-      deadline = tf.timestamp() + 5.0
-      while not lines and tf.timestamp() < deadline:
-        tf.timestamp()
-    self.assertNotEmpty(lines)
-    self.assertRegex(lines[0], r"^\[zoo-evaluate\] dci: fitting boosted trees \(stages\) "
-                               r"5/20 \(elapsed 0m00s, stage ETA 0m\d\ds\)$")
-    progress.report("outside a metric")  # nothing to report to: no error, no line
-    self.assertLen(lines, len(lines))
-
-  def test_quick_metric_prints_nothing(self):
-    lines = []
-    with progress.reporting("mig", lines.append, first_after=5.0):
-      progress.report("drawing and encoding points", 1, 2)
-    self.assertEqual(lines, [])

@@ -124,7 +124,6 @@ class _PresortedGradientBoosting(ensemble.GradientBoostingClassifier):
           sample_mask, seed, random_state) for k, seed in enumerate(seeds)]
       for future in pending:
         future.result()
-    progress.advance()
     return raw_predictions
 
   def _fit_one_tree(self, i, k, X, y, neg_gradient, raw_predictions, sample_weight, sample_mask,
@@ -267,24 +266,55 @@ def fit_boosted_trees(codes, factors, seed=0, n_jobs=None, estimator="reference"
     return _fit_histogram(codes, factors, seed, n_jobs)
   costs = [trees_per_stage(factors[:, j]) for j in range(num_factors)]
   strategy = boosted_trees_strategy(codes.shape[0], costs, n_jobs)
-  progress.begin("fitting boosted trees (stages)",
-                 num_factors * _boosted_trees(seed).n_estimators)
+  progress.begin(FIT_STAGE, fitting_work([factors]), percent=True)
   if strategy == "sequential":
-    return [_boosted_trees(seed).fit(codes, factors[:, j]) for j in range(num_factors)]
+    return [_fit_counted(_boosted_trees(seed), codes, factors[:, j]) for j in range(num_factors)]
   # Largest factors first: they are the critical path.
   order = sorted(range(num_factors), key=lambda j: -costs[j])
   if strategy == "per_factor":
     with concurrent.futures.ThreadPoolExecutor(min(n_jobs, num_factors)) as workers:
-      futures = {j: workers.submit(_boosted_trees(seed).fit, codes, factors[:, j])
+      futures = {j: workers.submit(_fit_counted, _boosted_trees(seed), codes, factors[:, j])
                  for j in order}
       return [futures[j].result() for j in range(num_factors)]
   with concurrent.futures.ThreadPoolExecutor(n_jobs) as tree_pool:
     # The drivers only compute gradients, queue trees and wait, so one per factor is cheap and
     # keeps the shared pool fed from every factor at once.
     with concurrent.futures.ThreadPoolExecutor(num_factors) as drivers:
-      futures = {j: drivers.submit(_boosted_trees(seed, tree_pool).fit, codes, factors[:, j])
+      futures = {j: drivers.submit(_fit_counted, _boosted_trees(seed, tree_pool), codes,
+                                   factors[:, j])
                  for j in order}
       return [futures[j].result() for j in range(num_factors)]
+
+
+# The progress stage of every boosted-tree fit, counted in trees times training rows (a tree's
+# cost grows with its rows, so sets of 10 and of 10,000 points weigh what they cost).
+FIT_STAGE = "fitting boosted trees"
+
+
+def fitting_work(label_sets):
+  """Progress units of fitting one reference classifier per column of each `[N, F]` label
+  array in `label_sets`: rows x trees per stage x stages, summed."""
+  stages = ensemble.GradientBoostingClassifier().n_estimators
+  return int(sum(labels.shape[0] * trees_per_stage(labels[:, j]) * stages
+                 for labels in label_sets for j in range(labels.shape[1])))
+
+
+def plan_fits(label_sets):
+  """Announces a metric's whole boosted-tree work (see `fitting_work`) to the progress line,
+  so its ETA covers fits not started yet."""
+  progress.plan(FIT_STAGE, fitting_work([np.asarray(labels).reshape(len(labels), -1)
+                                         for labels in label_sets]), percent=True)
+
+
+def _fit_counted(model, codes, labels):
+  rows = codes.shape[0]
+
+  def count_stage(unused_stage, fitted, unused_locals):
+    progress.advance(rows * fitted.n_trees_per_iteration_)
+    return False  # never stop early
+
+  # `monitor` is scikit-learn's public per-stage hook, so the plain estimator is counted too.
+  return model.fit(codes, labels, monitor=count_stage)
 
 
 def histogram_boosted_trees(seed):

@@ -59,6 +59,9 @@ def _logistic_regression_cv():
       use_legacy_attributes=False)
 
 
+LOGISTIC_REGRESSION_STAGE = "fitting logistic regressions (factors)"
+
+
 def fit_logistic_regressions(codes, factors, multiclass="one_vs_rest", n_jobs=None):
   """One cross-validated logistic regression per factor (reference settings).
 
@@ -95,7 +98,7 @@ def fit_logistic_regressions(codes, factors, multiclass="one_vs_rest", n_jobs=No
       return joblib.Parallel(n_jobs=n_jobs)(
           joblib.delayed(_logistic_regression_cv().fit)(codes, factors[:, j])
           for j in range(factors.shape[1]))
-    progress.begin("fitting logistic regressions (factors)", factors.shape[1])
+    progress.begin(LOGISTIC_REGRESSION_STAGE, factors.shape[1])
     models = []
     for j in range(factors.shape[1]):
       models.append(sk_multiclass.OneVsRestClassifier(_logistic_regression_cv(), n_jobs=n_jobs)
@@ -119,6 +122,17 @@ def fit_per_factor(codes, factors, predictor, n_jobs=None, seed=0, multiclass="o
   if predictor == "logistic_regression_cv":
     return fit_logistic_regressions(codes, factors, multiclass=multiclass, n_jobs=n_jobs)
   raise ValueError(f"predictor: expected one of {PREDICTORS}, got {predictor!r}")
+
+
+def plan_fits(predictor, label_sets, multiclass="one_vs_rest", estimator="reference"):
+  """Announces to the progress line every fit a metric is about to make: one `predictor` per
+  column of each `[N, F]` array in `label_sets` (see `progress.plan`)."""
+  if predictor == "gradient_boosting_classifier" and estimator == "reference":
+    boosted_trees.plan_fits(label_sets)
+  elif predictor == "logistic_regression_cv" and multiclass == "one_vs_rest":
+    progress.plan(LOGISTIC_REGRESSION_STAGE,
+                  sum(np.asarray(labels).reshape(len(labels), -1).shape[1]
+                      for labels in label_sets))
 
 
 def accuracy_per_factor(models, codes, factors):
@@ -205,6 +219,8 @@ def compute_downstream(ground_truth_data, representation_function, random_state,
   boosted_trees.check_estimator(estimator)
   data, seed = draw_sets_per_size(ground_truth_data, representation_function, random_state,
                                   sizes, num_test, batch_size)
+  plan_fits(predictor, [factors_train for _, (_, factors_train), _ in data],
+            multiclass=multiclass, estimator=estimator)
   scores = {}
   for size, (codes_train, factors_train), (codes_test, factors_test) in data:
     size_scores = downstream_from_arrays(codes_train, factors_train, codes_test, factors_test,

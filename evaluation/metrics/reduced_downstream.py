@@ -130,6 +130,15 @@ def compute_reduced_downstream(ground_truth_data, representation_function, rando
   validation.positive_int(num_factors_to_remove, "num_factors_to_remove")
   drawn, seed = downstream.draw_sets_per_size(ground_truth_data, representation_function,
                                               random_state, sizes, num_test, batch_size)
+  if predictor == "gradient_boosting_classifier":
+    # Per size: the importances of every factor, (num_factors_to_remove - 1) more of each
+    # factor alone, and the predictor of every factor once per reduced factor.
+    fitted_labels = []
+    for _, (_, factors), _ in drawn:
+      fitted_labels += [factors] * (1 + factors.shape[1])
+      fitted_labels += [factors[:, [f]] for f in range(factors.shape[1])
+                        for _ in range(num_factors_to_remove - 1)]
+    boosted_trees.plan_fits(fitted_labels)
   scores = {}
   for size, (codes_train, factors_train), (codes_test, factors_test) in drawn:
     size_scores = reduced_downstream_from_arrays(

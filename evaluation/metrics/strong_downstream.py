@@ -206,6 +206,11 @@ def compute_strong_downstream(ground_truth_data, representation_function, random
                                     random_state, batch_size), shifted_test))
     drawn.append((size, (codes_train, factors_train, codes_test, factors_test), experiments))
   seed = int(random_state.randint(boosted_trees.SEED_BOUND))
+  fitted_labels = []
+  for _, (_, factors_train, _, _), experiments in drawn:
+    fitted_labels.append(factors_train)
+    fitted_labels.extend(shifted[:, [target]] for target, _, shifted, _, _ in experiments)
+  downstream.plan_fits(predictor, fitted_labels, multiclass=multiclass)
   scores = {}
   for size, arrays, experiments in drawn:
     size_scores = strong_downstream_from_arrays(*arrays, experiments, predictor=predictor,
