@@ -1,9 +1,12 @@
 """Strong downstream: the covariate shifts it draws, codes equal to the factors generalize to
 unseen values of another factor, rotated codes do not, a hand-made case, and the wrapper's
 draws and keys."""
+from unittest import mock
+
 import numpy as np
 import tensorflow as tf
 
+from evaluation.metrics import downstream
 from evaluation.metrics import strong_downstream
 
 import scaled_grid
@@ -96,6 +99,44 @@ class StrongDownstreamKnownAnswersTest(tf.test.TestCase):
                         atol=1e-15)
     self.assertAllClose(scores["strong_generalization_gap"],
                         1.0 - scores["mean_strong_test_accuracy"], atol=1e-15)
+
+
+class SharedFitsTest(tf.test.TestCase):
+
+  def test_identical_training_sets_share_one_fit_and_give_the_separate_numbers(self):
+    rs = np.random.RandomState(4)
+    factors = np.stack([rs.randint(k, size=200) for k in (3, 4)], 1)
+    codes = factors + rs.normal(scale=0.3, size=factors.shape)
+
+    def test_set():
+      f = np.stack([rs.randint(k, size=80) for k in (3, 4)], 1)
+      return f + rs.normal(scale=0.3, size=f.shape), f
+
+    moved = factors.copy()
+    moved[:5, 1] = (moved[:5, 1] + 1) % 4  # same codes, other labels of the target: a new fit
+    experiments = [(1, codes, factors, *test_set()),
+                   (1, codes.copy(), factors.copy(), *test_set()),  # a repeated shift
+                   (0, codes, factors, *test_set()),  # same set, other target
+                   (1, codes, moved, *test_set())]
+    self.assertEqual(strong_downstream.distinct_fits(experiments), [0, 0, 2, 3])
+    fits = []
+    fit_per_factor = downstream.fit_per_factor
+
+    def counted(*args, **kwargs):
+      fits.append(args[1].shape)
+      return fit_per_factor(*args, **kwargs)
+
+    with mock.patch.object(downstream, "fit_per_factor", counted):
+      scores = strong_downstream.strong_downstream_from_arrays(
+          codes, factors, codes, factors, experiments, n_jobs=2, seed=11)
+    self.assertEqual(fits, [(200, 2)] + [(200, 1)] * 3)  # the plain task, three shifted fits
+    separate = [strong_downstream.accuracies(c, f[:, [t]], ct, ft[:, [t]],
+                                             "gradient_boosting_classifier", n_jobs=1, seed=11)
+                for t, c, f, ct, ft in experiments]
+    self.assertEqual(scores["mean_strong_train_accuracy"],
+                     float(np.mean([train[0] for train, _ in separate])))
+    self.assertEqual(scores["mean_strong_test_accuracy"],
+                     float(np.mean([test[0] for _, test in separate])))
 
 
 class WrapperTest(tf.test.TestCase):
