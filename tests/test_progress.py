@@ -1,6 +1,7 @@
 """Progress lines of long metrics: what they say, and that a metric's announced work is the
 work its fits count (so the ETA covers the whole metric, not the fits already started)."""
 import time
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -76,11 +77,23 @@ class AnnouncedWorkTest(tf.test.TestCase):
   def test_strong_downstream(self):
     # Per size n: the plain fit of both factors (4 + 5 trees), then one shifted fit per target
     # (4 + 5): 18 n trees per stage.
-    done, total = self.run_metric("strong_downstream",
-                                  strong_downstream.compute_strong_downstream,
-                                  num_train=(50, 300), num_test=100, n_experiment=1, n_jobs=2)
+    reports = []
+    report = progress.report
+
+    def recorded(stage, done=None, total=None):
+      reports.append((stage, done, total))
+      report(stage, done, total)
+
+    with mock.patch.object(progress, "report", recorded):
+      done, total = self.run_metric("strong_downstream",
+                                    strong_downstream.compute_strong_downstream,
+                                    num_train=(50, 300), num_test=100, n_experiment=1, n_jobs=2)
     self.assertEqual(total, 18 * (50 + 300) * 100)
     self.assertEqual(done, total)
+    # Before the fits, the points drawn: both sizes' plain sets and one shifted copy of each
+    # per target, (50 + 100 + 300 + 100) x 3, reported after every shifted pair.
+    self.assertEqual(reports[-1], ("drawing and encoding points", 1650, 1650))
+    self.assertLen(reports, 4)
 
   def test_strong_downstream_logistic_regression(self):
     done, total = self.run_metric("strong_downstream",

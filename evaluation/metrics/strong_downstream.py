@@ -40,6 +40,7 @@ import hashlib
 import numpy as np
 
 from common import validation
+from evaluation import progress
 from evaluation.metrics import boosted_trees
 from evaluation.metrics import downstream
 from evaluation.metrics import utils
@@ -215,6 +216,10 @@ def compute_strong_downstream(ground_truth_data, representation_function, random
     raise ValueError(f"ground_truth_data: expected at least 2 factors (a target and one to "
                      f"shift), got {len(factors_num_values)}")
   drawn = []
+  # Points rendered and encoded, for the progress line.
+  points = sum(sizes) + len(sizes) * num_test
+  points *= 1 + len(factors_num_values) * n_experiment
+  done = 0
   for size in sizes:
     factors_train = ground_truth_data.sample_factors(size, random_state)
     factors_test = ground_truth_data.sample_factors(num_test, random_state)
@@ -222,6 +227,7 @@ def compute_strong_downstream(ground_truth_data, representation_function, random
                           random_state, batch_size)
     codes_test = _encode(ground_truth_data, representation_function, factors_test,
                          random_state, batch_size)
+    done += size + num_test
     experiments = []
     for target in range(len(factors_num_values)):
       for _ in range(n_experiment):
@@ -236,6 +242,8 @@ def compute_strong_downstream(ground_truth_data, representation_function, random
                                     random_state, batch_size), shifted_train,
                             _encode(ground_truth_data, representation_function, shifted_test,
                                     random_state, batch_size), shifted_test))
+        done += size + num_test
+        progress.report("drawing and encoding points", done, points)
     drawn.append((size, (codes_train, factors_train, codes_test, factors_test), experiments))
   seed = int(random_state.randint(boosted_trees.SEED_BOUND))
   fitted_labels = []
