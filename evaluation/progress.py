@@ -3,7 +3,7 @@
 zoo-evaluate runs each metric inside `reporting(metric, log_fn)`. A background thread prints a
 line when the metric has run for `first_after` seconds and then every `every` seconds:
 
-  [zoo-evaluate] dci: fitting boosted trees 212/500 (elapsed 1m05s, stage ETA 1m20s)
+  [zoo-evaluate] dci: fitting boosted trees 42% (elapsed 1m05s, stage ETA 1m30s)
 
 Library code says what it is doing with `report(stage, done, total)`, or `begin(stage, total)`
 and `advance()` from any thread; outside `reporting` (a metric called directly) they do
