@@ -9,7 +9,9 @@ import contextlib
 import errno
 import os
 import re
+import signal
 import sys
+import threading
 import tokenize
 
 from absl import app
@@ -26,6 +28,8 @@ HELP_FLAGS = ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?")
 HELPFULL_FLAGS = ("--helpfull", "-helpfull")
 # Exit status of a program stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED_STATUS = 130
+# Seconds a program may take to wind down after Ctrl-C before it is ended regardless.
+INTERRUPT_GRACE_SECONDS = 10.0
 # errno values of writes that fail for lack of room or permission, not for a bug.
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
 # How TensorFlow's file errors say the same.
@@ -197,9 +201,25 @@ def run_main(main, program, argv=None, moved=None):
             file=sys.stderr)
       sys.exit(1)
 
-  try:
-    app.run(main, argv=argv, flags_parser=parse_flags)
-  except KeyboardInterrupt:
+  def exit_interrupted():
     sys.stdout.flush()
     print(f"{program}: interrupted", file=sys.stderr, flush=True)
     os._exit(INTERRUPTED_STATUS)  # pylint: disable=protected-access
+
+  def interrupt(unused_signum, unused_frame):
+    # A KeyboardInterrupt raised while a destructor runs (TensorFlow's objects have many) is
+    # printed and dropped by Python, and the program carries on. So the first Ctrl-C also arms
+    # a timer that ends the program if the interrupt has not done so by then.
+    if not watchdog:
+      watchdog.append(threading.Timer(INTERRUPT_GRACE_SECONDS, exit_interrupted))
+      watchdog[0].daemon = True
+      watchdog[0].start()
+    raise KeyboardInterrupt
+
+  watchdog = []
+  if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, interrupt)
+  try:
+    app.run(main, argv=argv, flags_parser=parse_flags)
+  except KeyboardInterrupt:
+    exit_interrupted()

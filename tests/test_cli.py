@@ -139,6 +139,33 @@ class InterruptTest(tf.test.TestCase):
     self.assertNotIn("Traceback", stderr)
     self.assertEqual(stderr.strip().splitlines()[-1], "zoo-train: interrupted")
 
+  def test_an_interrupt_the_program_drops_still_ends_it(self):
+    # Python drops a KeyboardInterrupt raised inside a destructor; this program drops them all.
+    script = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {REPO!r})\n"
+        "from common import cli\n"
+        "cli.INTERRUPT_GRACE_SECONDS = 1.0\n"
+        "def main(argv):\n"
+        "  print('ready', flush=True)\n"
+        "  while True:\n"
+        "    try:\n"
+        "      time.sleep(0.01)\n"
+        "    except KeyboardInterrupt:\n"
+        "      pass\n"
+        "cli.run_main(main, 'stubborn', argv=['stubborn'])\n")
+    process = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    self.addCleanup(kill_if_running, process.pid)
+    self.assertEqual(process.stdout.readline().strip(), "ready")
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    self.assertEqual(process.returncode, cli.INTERRUPTED_STATUS, stderr)
+    self.assertGreaterEqual(time.monotonic() - started, 0.9)  # the grace period, then the end
+    self.assertEqual(stderr.strip().splitlines(), ["stubborn: interrupted"])
+
 
 class GinTextTest(tf.test.TestCase):
 
