@@ -31,8 +31,8 @@ random state, not from NumPy's global one (with `np.random` standing for the ran
 reference gives the same numbers); codes are computed `batch_size` observations at a time
 (the reference encodes a whole set in one call; the codes are the same); the boosted trees get
 a seed drawn after all points (the reference left them unseeded); repetitions whose training
-sets are identical share one fit (`distinct_fits`: the same model the reference fits again). With a single factor there
-is no other factor to shift and a ValueError is raised.
+sets are identical share one fit (`distinct_fits`: the same model the reference fits again).
+With a single factor there is no other factor to shift and a ValueError is raised.
 """
 import concurrent.futures
 import hashlib
@@ -249,8 +249,9 @@ def compute_strong_downstream(ground_truth_data, representation_function, random
   fitted_labels = []
   for _, (_, factors_train, _, _), experiments in drawn:
     fitted_labels.append(factors_train)
-    fitted_labels.extend(experiments[k][2][:, [experiments[k][0]]]
-                         for k in sorted(set(distinct_fits(experiments))))
+    for k in sorted(set(distinct_fits(experiments))):
+      target, _, shifted_factors, _, _ = experiments[k]
+      fitted_labels.append(shifted_factors[:, [target]])
   downstream.plan_fits(predictor, fitted_labels, multiclass=multiclass)
   scores = {}
   for size, arrays, experiments in drawn:
