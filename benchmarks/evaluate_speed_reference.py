@@ -56,6 +56,7 @@ from disentanglement_lib.evaluation.metrics import unsupervised_metrics  # noqa:
 from disentanglement_lib.evaluation.metrics import utils  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common import io_utils  # noqa: E402
 from export import loader  # noqa: E402
 from zoo import data as zoo_data  # noqa: E402
 
@@ -190,19 +191,13 @@ def main():
       out[name] = {"seconds": time.time() - start,
                    "error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
       print(f"[reference] {name} failed: {out[name]['error']}", flush=True)
-      continue
-    out[name] = {"seconds": time.time() - start, "scores": _jsonable(scores)}
-    print(f"[reference] {name} done in {out[name]['seconds']:.1f} s", flush=True)
+    else:
+      out[name] = {"seconds": time.time() - start, "scores": _jsonable(scores)}
+      print(f"[reference] {name} done in {out[name]['seconds']:.1f} s", flush=True)
     # Written after every metric: the slow ones run for hours, and a stopped run keeps the
     # times it has.
-    _write_atomically(args.output, out)
-  _write_atomically(args.output, out)
-
-
-def _write_atomically(path, out):
-  with open(path + ".tmp", "w") as f:
-    json.dump(out, f, indent=1)
-  os.replace(path + ".tmp", path)
+    io_utils.write_json_atomically(args.output, out)
+  io_utils.write_json_atomically(args.output, out)  # also when no metric had a reference
 
 
 if __name__ == "__main__":

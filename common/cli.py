@@ -206,17 +206,17 @@ def run_main(main, program, argv=None, moved=None):
     print(f"{program}: interrupted", file=sys.stderr, flush=True)
     os._exit(INTERRUPTED_STATUS)  # pylint: disable=protected-access
 
+  # A KeyboardInterrupt raised while a destructor runs (TensorFlow's objects have many) is
+  # printed and dropped by Python, and the program carries on. So the first Ctrl-C also starts
+  # a timer that ends the program if the interrupt has not done so by then.
+  watchdog = threading.Timer(INTERRUPT_GRACE_SECONDS, exit_interrupted)
+  watchdog.daemon = True
+
   def interrupt(unused_signum, unused_frame):
-    # A KeyboardInterrupt raised while a destructor runs (TensorFlow's objects have many) is
-    # printed and dropped by Python, and the program carries on. So the first Ctrl-C also arms
-    # a timer that ends the program if the interrupt has not done so by then.
-    if not watchdog:
-      watchdog.append(threading.Timer(INTERRUPT_GRACE_SECONDS, exit_interrupted))
-      watchdog[0].daemon = True
-      watchdog[0].start()
+    if not watchdog.is_alive():
+      watchdog.start()
     raise KeyboardInterrupt
 
-  watchdog = []
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGINT, interrupt)
   try:

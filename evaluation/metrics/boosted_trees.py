@@ -302,8 +302,7 @@ def fitting_work(label_sets):
 def plan_fits(label_sets):
   """Announces a metric's whole boosted-tree work (see `fitting_work`) to the progress line,
   so its ETA covers fits not started yet."""
-  progress.plan(FIT_STAGE, fitting_work([np.asarray(labels).reshape(len(labels), -1)
-                                         for labels in label_sets]), percent=True)
+  progress.plan(FIT_STAGE, fitting_work(label_sets), percent=True)
 
 
 def _fit_counted(model, codes, labels):

@@ -130,9 +130,7 @@ def plan_fits(predictor, label_sets, multiclass="one_vs_rest", estimator="refere
   if predictor == "gradient_boosting_classifier" and estimator == "reference":
     boosted_trees.plan_fits(label_sets)
   elif predictor == "logistic_regression_cv" and multiclass == "one_vs_rest":
-    progress.plan(LOGISTIC_REGRESSION_STAGE,
-                  sum(np.asarray(labels).reshape(len(labels), -1).shape[1]
-                      for labels in label_sets))
+    progress.plan(LOGISTIC_REGRESSION_STAGE, sum(labels.shape[1] for labels in label_sets))
 
 
 def accuracy_per_factor(models, codes, factors):

@@ -110,9 +110,10 @@ def strong_downstream_from_arrays(codes_train, factors_train, codes_test, factor
 
   def shifted_accuracies(k):
     target, shifted_codes, shifted_factors, shifted_codes_test, shifted_factors_test = checked[k]
-    model = models[fitted_by[k]]
-    return (np.mean(model.predict(shifted_codes) == shifted_factors[:, target]),
-            np.mean(model.predict(shifted_codes_test) == shifted_factors_test[:, target]))
+    model = [models[fitted_by[k]]]
+    return (downstream.accuracy_per_factor(model, shifted_codes, shifted_factors[:, [target]])[0],
+            downstream.accuracy_per_factor(model, shifted_codes_test,
+                                           shifted_factors_test[:, [target]])[0])
 
   if predictor == "gradient_boosting_classifier" and workers > 1:
     # One factor per shifted task leaves a single model to fit, which the boosted trees cannot
