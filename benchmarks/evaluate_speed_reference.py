@@ -163,6 +163,10 @@ def main():
   parser.add_argument("--output", required=True)
   parser.add_argument("--metrics", default="", help="comma list; default all with a reference")
   args = parser.parse_args()
+  output_dir = os.path.dirname(os.path.abspath(args.output))
+  if not (os.path.isdir(output_dir) and os.access(output_dir, os.W_OK)):
+    # Checked before the metrics, which run for hours.
+    parser.error(f"--output {args.output}: expected a file in a writable folder")
   with open(args.results) as f:
     ours = json.load(f)
   exported = loader.load(args.export)
